@@ -1,0 +1,71 @@
+// Compute kernels used by the forward pass. Each has a scalar reference; fast paths are chosen at
+// run time by CPU features (EDGELM_CPU=scalar|avx2|avx512|... forces one) and tested against it.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "edgelm/tensor_type.h"
+#include "edgelm/thread_pool.h"
+
+namespace edgelm::kernels {
+
+// A weight matrix of `rows` rows of `cols` elements each, stored row-major in `type` blocks
+// (GGUF ne = [cols, rows]); row r starts at data + r * row_bytes.
+struct MatrixView {
+  TensorType type = TensorType::kF32;
+  const uint8_t* data = nullptr;
+  int64_t rows = 0;
+  int64_t cols = 0;
+  uint64_t row_bytes = 0;
+};
+
+// y[t * w.rows + r] = sum_c W[r][c] * x[t * w.cols + c] for t < n_tokens. Never writes x.
+void matmul(const MatrixView& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool);
+
+// Copies row `row` of w into dst as floats (embedding lookup).
+void get_row(const MatrixView& w, int64_t row, float* dst);
+
+// out[i] = x[i] / sqrt(mean(x^2) + eps) * weight[i]; out may alias x; weight may be null (no scale).
+void rms_norm(const float* x, const float* weight, int64_t n, float eps, float* out);
+
+// In-place softmax over n values.
+void softmax(float* x, int64_t n);
+
+enum class RopeStyle {
+  kNorm,  // rotate adjacent pairs (x[2i], x[2i+1]): llama
+  kNeox,  // rotate halves (x[i], x[i + n_rot/2]): qwen2, qwen3, phi3, gemma3
+};
+
+// Rotates the first n_rot dims of each of n_heads consecutive vectors of head_dim floats for
+// position pos: angle_i = pos * freq_scale * freq_base^(-2i/n_rot) / freq_factors[i]
+// (freq_factors may be null: all 1).
+void rope(float* x, int n_heads, int head_dim, int n_rot, int32_t pos, float freq_base,
+          float freq_scale, const float* freq_factors, RopeStyle style);
+
+// gate[i] = silu(gate[i]) * up[i]   (SwiGLU)
+void silu_mul(float* gate, const float* up, int64_t n);
+// gate[i] = gelu_tanh(gate[i]) * up[i]   (GeGLU, gemma)
+void gelu_mul(float* gate, const float* up, int64_t n);
+
+struct AttentionParams {
+  int n_head = 0;
+  int n_head_kv = 0;      // n_head must be a multiple (grouped-query attention)
+  int head_dim = 0;
+  float scale = 1.0f;     // applied to q·k before softcap/softmax, usually 1/sqrt(head_dim)
+  float softcap = 0.0f;   // > 0: scores = softcap * tanh(scores / softcap)
+  int32_t window = 0;     // > 0: a query at p sees only positions > p - window (sliding window)
+};
+
+// Causal attention for n_tokens query rows at positions pos0 .. pos0+n_tokens-1.
+// q:   [n_tokens][n_head][head_dim]
+// k,v: [kv_stride positions][n_head_kv][head_dim] F32 caches, already holding positions
+//      0 .. pos0+n_tokens-1
+// out: [n_tokens][n_head][head_dim]
+void attention(const AttentionParams& p, const float* q, int64_t n_tokens, int32_t pos0,
+               const float* k, const float* v, float* out, ThreadPool* pool);
+
+// Name of the CPU path in use ("scalar", "avx2", "avx512", ...).
+std::string_view active_cpu_path();
+
+}  // namespace edgelm::kernels
