@@ -13,7 +13,7 @@ function(edgelm_module concern)
     target_include_directories(${target} INTERFACE ${PROJECT_SOURCE_DIR}/include)
     target_link_libraries(${target} INTERFACE ${ARG_DEPS})
   endif()
-  set(EDGELM_MODULES ${EDGELM_MODULES} ${target} PARENT_SCOPE)
+  set_property(GLOBAL APPEND PROPERTY EDGELM_MODULES ${target})
 endfunction()
 
 # edgelm_test(<concern> [DEPS <targets>...] [LABELS <labels>...])

@@ -9,7 +9,7 @@ packages=(
   nlohmann-json3-dev libpcre2-dev libutf8proc-dev libcli11-dev libsodium-dev libfmt-dev libspdlog-dev
   libhwy-dev libcpp-httplib-dev
   # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev python3-numpy python3-torch python3-jinja2 nodejs npm
+  libgtest-dev libgmock-dev libbenchmark-dev python3-numpy python3-torch python3-jinja2 python3-regex nodejs npm
 )
 
 missing=()

@@ -1,5 +1,6 @@
 // GGUF v2/v3 reader (validating, memory-mapped) and writer.
-// Model files are untrusted: every malformed file yields an Error naming the key or tensor at fault.
+// Model files are untrusted: every malformed file yields an Error naming the key or tensor at
+// fault.
 #pragma once
 
 #include <cstdint>
@@ -79,8 +80,11 @@ struct GgufOpenOptions {
 
 class GgufFile {
  public:
-  // Opens and fully validates a file. Tensor bytes are mapped read-only (or read when !use_mmap).
-  static Result<GgufFile> open(const std::filesystem::path& path, const GgufOpenOptions& options = {});
+  // Opens and fully validates a file. Tensor bytes are mapped read-only (or read when !use_mmap,
+  // into a page-aligned buffer). Error messages start with the quoted path. GGUF v1 and big-endian
+  // files are kUnsupported; malformed ones kInvalidFormat.
+  static Result<GgufFile> open(const std::filesystem::path& path,
+                               const GgufOpenOptions& options = {});
   // Parses bytes the caller keeps alive (fuzzing, in-memory models). Same validation as open().
   static Result<GgufFile> parse(std::span<const uint8_t> bytes);
 
@@ -90,7 +94,9 @@ class GgufFile {
 
   uint32_t version() const;
   uint64_t alignment() const;
-  uint64_t data_offset() const;  // byte offset of the data section in the file
+  // Byte offset of the data section: the end of the header rounded up to alignment(). A file
+  // without tensors may end before it (vocab-only files are not padded).
+  uint64_t data_offset() const;
   bool is_mapped() const;
   const std::filesystem::path& path() const;  // empty for parse()
   std::span<const uint8_t> bytes() const;     // the whole file
@@ -126,7 +132,8 @@ class GgufFile {
 class GgufWriter {
  public:
   GgufWriter();
-  // Copies every key and tensor of `file` (writing the result reproduces a file we wrote, byte for byte).
+  // Copies every key and tensor of `file` (writing the result reproduces a file we wrote, byte for
+  // byte).
   static GgufWriter from_file(const GgufFile& file);
 
   void set(std::string key, GgufValue value);
@@ -146,6 +153,9 @@ class GgufWriter {
     GgufTensorInfo info;
     std::vector<uint8_t> data;
   };
+  // Tensor infos with the offsets write() gives them: add order, each aligned.
+  std::vector<GgufTensorInfo> layout() const;
+
   std::vector<std::pair<std::string, GgufValue>> metadata_;
   std::vector<Tensor> tensors_;
   uint64_t alignment_ = 32;

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string_view>
+#include <vector>
 
 #include "edgelm/tensor_type.h"
 #include "edgelm/thread_pool.h"
@@ -65,7 +66,15 @@ struct AttentionParams {
 void attention(const AttentionParams& p, const float* q, int64_t n_tokens, int32_t pos0,
                const float* k, const float* v, float* out, ThreadPool* pool);
 
+// True when matmul and get_row accept weights of `type` (every type tensor::dequantize_row reads).
+bool supports_type(TensorType type);
+
 // Name of the CPU path in use ("scalar", "avx2", "avx512", ...).
 std::string_view active_cpu_path();
+// Paths this CPU can run, fastest first; "scalar" (the reference kernels) is always last.
+std::vector<std::string_view> available_cpu_paths();
+// Switches every kernel to the named path (tests, benchmarks); false, keeping the current path,
+// when `name` is not in available_cpu_paths(). Not safe while kernels run on other threads.
+bool set_cpu_path(std::string_view name);
 
 }  // namespace edgelm::kernels

@@ -79,9 +79,9 @@ Result<uint64_t> tensor_bytes(TensorType type, uint64_t n_elements) {
   }
   const uint64_t blocks = n_elements / t.block_size;
   if (blocks > std::numeric_limits<uint64_t>::max() / t.block_bytes) {
-    return make_error(ErrorCode::kOutOfRange,
-                      std::to_string(n_elements) + " elements of " + std::string(t.name) +
-                          " overflow a 64-bit byte count");
+    return make_error(ErrorCode::kOutOfRange, std::to_string(n_elements) + " elements of " +
+                                                  std::string(t.name) +
+                                                  " overflow a 64-bit byte count");
   }
   return blocks * t.block_bytes;
 }

@@ -1,0 +1,74 @@
+#include <cstdio>
+
+#include "cli.h"
+
+namespace edgelm::cli {
+
+int report(const Error& error) {
+  std::fprintf(stderr, "edgelm: %s\n", error.to_string().c_str());
+  switch (error.code) {
+    case ErrorCode::kInvalidArgument:
+    case ErrorCode::kInvalidFormat:
+    case ErrorCode::kUnsupported:
+    case ErrorCode::kNotFound:
+    case ErrorCode::kOutOfRange:
+    case ErrorCode::kSecurity:
+      return kExitBadInput;
+    default:
+      return kExitFailure;
+  }
+}
+
+void add_config_option(CLI::App& app, std::string& path) {
+  app.add_option("--config", path, "JSON config, e.g. {\"use_mmap\": true, \"threads\": 2}; keys: " +
+                                       config_keys_help());
+}
+
+void ModelOptions::add_to(CLI::App& app) {
+  app.add_option("-m,--model", model, "GGUF model file (default: $EDGELM_MODEL, ./models/, ../shared/models/)");
+  add_config_option(app, config_path);
+  app.add_option("-t,--threads", threads, "threads (default: all cores)")->check(CLI::Range(1, 1024));
+  app.add_option("-c,--ctx", ctx, "context length in tokens (default: model's, at most 4096)")
+      ->check(CLI::Range(1, 1 << 24));
+  app.add_option("-b,--batch", batch, "prompt tokens per forward pass")->check(CLI::Range(1, 1 << 16));
+  app.add_flag("--no-mmap", no_mmap, "read the model into memory instead of mapping it");
+  app.add_flag("--context-shift", context_shift, "when the context is full, drop old tokens and go on");
+}
+
+Result<Config> ModelOptions::resolve_config() const {
+  Config config;
+  if (!config_path.empty()) {
+    EDGELM_TRY(config, load_config(config_path));
+  }
+  if (threads) config.threads = *threads;
+  if (ctx) config.ctx = *ctx;
+  if (batch) config.batch = *batch;
+  if (no_mmap) config.use_mmap = false;
+  if (context_shift) config.context_shift = true;
+  return config;
+}
+
+Result<std::unique_ptr<runtime::Engine>> ModelOptions::load_engine(const Config& config) const {
+  std::filesystem::path path = model;
+  if (path.empty()) {
+    EDGELM_TRY(path, runtime::find_default_model());
+  }
+  return runtime::Engine::load(path, config);
+}
+
+void SamplingOptions::add_to(CLI::App& app) {
+  app.add_option("--temp", params.temperature, "temperature (0: greedy)")->capture_default_str();
+  app.add_option("--top-k", params.top_k, "top-k (0: off)")->capture_default_str();
+  app.add_option("--top-p", params.top_p, "nucleus sampling threshold (1: off)")->capture_default_str();
+  app.add_option("--min-p", params.min_p, "min-p threshold (0: off)")->capture_default_str();
+  app.add_option("--typical", params.typical_p, "locally typical sampling (1: off)")->capture_default_str();
+  app.add_option("--repeat-penalty", params.repeat_penalty, "repetition penalty (1: off)")
+      ->capture_default_str();
+  app.add_option("--repeat-last-n", params.repeat_last_n, "tokens the penalties look back over")
+      ->capture_default_str();
+  app.add_option("--frequency-penalty", params.frequency_penalty)->capture_default_str();
+  app.add_option("--presence-penalty", params.presence_penalty)->capture_default_str();
+  app.add_option("-s,--seed", params.seed, "random seed")->capture_default_str();
+}
+
+}  // namespace edgelm::cli

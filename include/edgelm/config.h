@@ -1,0 +1,35 @@
+// The small JSON config every edgelm command accepts, e.g.
+//   {"quant_bits": 8, "use_mmap": true, "provider": "CPUExecutionProvider", "threads": 2}
+// Unknown keys, wrong types and bad values are errors that name the key and list the valid choices.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "edgelm/error.h"
+
+namespace edgelm {
+
+struct Config {
+  int quant_bits = 0;          // 0: keep stored types; 8 or 4: quantize wider weights at load time
+  bool use_mmap = true;        // map tensor data read-only instead of reading it into memory
+  std::string provider = "cpu";  // execution provider; normalized to its short name
+  int threads = 0;             // 0: one per available core
+  int32_t ctx = 0;             // context length; 0: the model's training length, capped at 4096
+  int32_t batch = 512;         // prompt tokens evaluated per forward pass
+  bool context_shift = false;  // when the context is full: shift (drop old tokens) instead of error
+
+  // Threads to use: `threads`, or the number of cores available to this process.
+  int resolved_threads() const;
+};
+
+// Parses config JSON text; `source` (a file name) prefixes error messages.
+Result<Config> parse_config(std::string_view json_text, std::string_view source = "config");
+// Reads and parses a config file.
+Result<Config> load_config(const std::filesystem::path& path);
+// A one-line list of the accepted keys with their types, for help texts and errors.
+std::string config_keys_help();
+
+}  // namespace edgelm

@@ -1,0 +1,33 @@
+// One CPU path: the function pointers every public kernel forwards to. The reference set is
+// plain scalar C++; the SIMD sets are generated per Highway target (simd_*.cpp).
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "edgelm/kernels.h"
+
+namespace edgelm::kernels {
+
+struct KernelSet {
+  std::string_view name;
+  // Returns false when this set has no fast path for w.type (the caller then uses the reference).
+  bool (*matmul)(const MatrixView& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool);
+  void (*rms_norm)(const float* x, const float* weight, int64_t n, float eps, float* out);
+  void (*softmax)(float* x, int64_t n);
+  void (*silu_mul)(float* gate, const float* up, int64_t n);
+  void (*gelu_mul)(float* gate, const float* up, int64_t n);
+  void (*attention)(const AttentionParams& p, const float* q, int64_t n_tokens, int32_t pos0,
+                    const float* k, const float* v, float* out, ThreadPool* pool);
+};
+
+const KernelSet& reference_kernel_set();
+// One set per Highway target compiled in and supported by this CPU, best first.
+std::vector<KernelSet> simd_kernel_sets();
+
+// Set the pointers of one part of a KernelSet for Highway's currently chosen target.
+void fill_matmul_kernels(KernelSet* set);       // simd_matmul.cpp
+void fill_elementwise_kernels(KernelSet* set);  // simd_elementwise.cpp
+
+}  // namespace edgelm::kernels

@@ -1,0 +1,27 @@
+// Scalar reference kernels: the readable definition of every kernel's numerics. The SIMD paths
+// are tested against these, and EDGELM_CPU=scalar runs them.
+#pragma once
+
+#include <cstdint>
+
+#include "edgelm/kernels.h"
+
+namespace edgelm::kernels::reference {
+
+bool matmul(const MatrixView& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool);
+void get_row(const MatrixView& w, int64_t row, float* dst);
+void rms_norm(const float* x, const float* weight, int64_t n, float eps, float* out);
+void softmax(float* x, int64_t n);
+void rope(float* x, int n_heads, int head_dim, int n_rot, int32_t pos, float freq_base,
+          float freq_scale, const float* freq_factors, RopeStyle style);
+void silu_mul(float* gate, const float* up, int64_t n);
+void gelu_mul(float* gate, const float* up, int64_t n);
+void attention(const AttentionParams& p, const float* q, int64_t n_tokens, int32_t pos0,
+               const float* k, const float* v, float* out, ThreadPool* pool);
+
+// First position a query at `pos` may attend to (sliding window), shared by every path.
+inline int32_t first_visible_position(int32_t pos, int32_t window) {
+  return window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0;
+}
+
+}  // namespace edgelm::kernels::reference

@@ -1,0 +1,175 @@
+// Norm, activations, softmax and attention for every Highway target.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/simd_elementwise.cpp"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+//
+#include <hwy/contrib/math/math-inl.h>
+#include <hwy/highway.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "kernels/kernel_set.h"
+#include "kernels/parallel.h"
+#include "kernels/reference.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace edgelm::kernels {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+using DF = hn::ScalableTag<float>;
+
+// Applies op(vector) to out[0..n) reading in[0..n) in full vectors, then the tail through a
+// partial load (LoadN-style: copy to a padded buffer) so results do not depend on alignment.
+template <class Op>
+HWY_INLINE void Transform2(float* out, const float* in, int64_t n, const Op& op) {
+  const DF df;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  int64_t i = 0;
+  for (; i + lanes <= n; i += lanes) {
+    hn::StoreU(op(hn::LoadU(df, out + i), hn::LoadU(df, in + i)), df, out + i);
+  }
+  if (i < n) {
+    HWY_ALIGN float a[hn::MaxLanes(df)] = {};
+    HWY_ALIGN float b[hn::MaxLanes(df)] = {};
+    std::copy(out + i, out + n, a);
+    std::copy(in + i, in + n, b);
+    hn::Store(op(hn::Load(df, a), hn::Load(df, b)), df, a);
+    std::copy(a, a + (n - i), out + i);
+  }
+}
+
+HWY_INLINE float Dot(const float* a, const float* b, int64_t n) {
+  const DF df;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  auto acc0 = hn::Zero(df), acc1 = hn::Zero(df);
+  int64_t i = 0;
+  for (; i + 2 * lanes <= n; i += 2 * lanes) {
+    acc0 = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), acc0);
+    acc1 = hn::MulAdd(hn::LoadU(df, a + i + lanes), hn::LoadU(df, b + i + lanes), acc1);
+  }
+  for (; i + lanes <= n; i += lanes) acc0 = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), acc0);
+  float sum = hn::GetLane(hn::SumOfLanes(df, hn::Add(acc0, acc1)));
+  for (; i < n; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+void RmsNorm(const float* x, const float* weight, int64_t n, float eps, float* out) {
+  const float inv_rms = 1.0f / std::sqrt(Dot(x, x, n) / static_cast<float>(n) + eps);
+  const DF df;
+  const auto scale = hn::Set(df, inv_rms);
+  if (out != x) std::copy(x, x + n, out);
+  if (weight == nullptr) {
+    Transform2(out, out, n, [&](auto v, auto) { return hn::Mul(v, scale); });
+  } else {
+    Transform2(out, weight, n, [&](auto v, auto w) { return hn::Mul(hn::Mul(v, scale), w); });
+  }
+}
+
+void Softmax(float* x, int64_t n) {
+  const DF df;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  float max_value = -std::numeric_limits<float>::infinity();
+  int64_t i = 0;
+  if (n >= lanes) {
+    auto vmax = hn::LoadU(df, x);
+    for (i = lanes; i + lanes <= n; i += lanes) vmax = hn::Max(vmax, hn::LoadU(df, x + i));
+    max_value = hn::GetLane(hn::MaxOfLanes(df, vmax));
+  }
+  for (; i < n; ++i) max_value = std::max(max_value, x[i]);
+  if (max_value == -std::numeric_limits<float>::infinity()) {
+    reference::softmax(x, n);  // everything masked: the reference defines the uniform result
+    return;
+  }
+  const auto shift = hn::Set(df, max_value);
+  auto vsum = hn::Zero(df);
+  Transform2(x, x, n, [&](auto v, auto) { return hn::Exp(df, hn::Sub(v, shift)); });
+  for (i = 0; i + lanes <= n; i += lanes) vsum = hn::Add(vsum, hn::LoadU(df, x + i));
+  float sum = hn::GetLane(hn::SumOfLanes(df, vsum));
+  for (; i < n; ++i) sum += x[i];
+  const auto inv_sum = hn::Set(df, 1.0f / sum);
+  Transform2(x, x, n, [&](auto v, auto) { return hn::Mul(v, inv_sum); });
+}
+
+void SiluMul(float* gate, const float* up, int64_t n) {
+  const DF df;
+  const auto one = hn::Set(df, 1.0f);
+  Transform2(gate, up, n, [&](auto g, auto u) {
+    return hn::Mul(hn::Div(g, hn::Add(one, hn::Exp(df, hn::Neg(g)))), u);
+  });
+}
+
+void GeluMul(float* gate, const float* up, int64_t n) {
+  const DF df;
+  const auto half = hn::Set(df, 0.5f);
+  const auto one = hn::Set(df, 1.0f);
+  const auto sqrt_2_over_pi = hn::Set(df, 0.7978845608028654f);
+  const auto cubic = hn::Set(df, 0.044715f);
+  Transform2(gate, up, n, [&](auto g, auto u) {
+    const auto inner = hn::Mul(sqrt_2_over_pi, hn::MulAdd(hn::Mul(cubic, g), hn::Mul(g, g), g));
+    return hn::Mul(hn::Mul(hn::Mul(half, g), hn::Add(one, hn::Tanh(df, inner))), u);
+  });
+}
+
+// out += p * v over n floats.
+HWY_INLINE void Axpy(float p, const float* v, float* out, int64_t n) {
+  const DF df;
+  const auto vp = hn::Set(df, p);
+  Transform2(out, v, n, [&](auto o, auto vv) { return hn::MulAdd(vp, vv, o); });
+}
+
+void Attention(const AttentionParams& p, const float* q, int64_t n_tokens, int32_t pos0,
+               const float* k, const float* v, float* out, ThreadPool* pool) {
+  const int group = p.n_head / p.n_head_kv;
+  const int64_t kv_row = static_cast<int64_t>(p.n_head_kv) * p.head_dim;
+  const int64_t q_row = static_cast<int64_t>(p.n_head) * p.head_dim;
+  parallel_for(pool, n_tokens * p.n_head, 1, [&](int64_t begin, int64_t end) {
+    thread_local std::vector<float> scores;
+    scores.resize(static_cast<size_t>(pos0 + n_tokens));
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t t = item / p.n_head;
+      const int h = static_cast<int>(item % p.n_head);
+      const int64_t kv_offset = static_cast<int64_t>(h / group) * p.head_dim;
+      const int32_t pos = pos0 + static_cast<int32_t>(t);
+      const int32_t first = reference::first_visible_position(pos, p.window);
+      const int n_visible = pos - first + 1;
+      const float* qh = q + t * q_row + static_cast<int64_t>(h) * p.head_dim;
+      for (int j = 0; j < n_visible; ++j) {
+        float s = Dot(qh, k + (first + j) * kv_row + kv_offset, p.head_dim) * p.scale;
+        if (p.softcap > 0.0f) s = p.softcap * std::tanh(s / p.softcap);
+        scores[j] = s;
+      }
+      Softmax(scores.data(), n_visible);
+      float* oh = out + t * q_row + static_cast<int64_t>(h) * p.head_dim;
+      std::fill(oh, oh + p.head_dim, 0.0f);
+      for (int j = 0; j < n_visible; ++j) {
+        Axpy(scores[j], v + (first + j) * kv_row + kv_offset, oh, p.head_dim);
+      }
+    }
+  });
+}
+
+void FillElementwise(KernelSet* set) {
+  set->rms_norm = &RmsNorm;
+  set->softmax = &Softmax;
+  set->silu_mul = &SiluMul;
+  set->gelu_mul = &GeluMul;
+  set->attention = &Attention;
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace edgelm::kernels
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace edgelm::kernels {
+
+HWY_EXPORT(FillElementwise);
+
+void fill_elementwise_kernels(KernelSet* set) { HWY_DYNAMIC_DISPATCH(FillElementwise)(set); }
+
+}  // namespace edgelm::kernels
+#endif

@@ -1,0 +1,156 @@
+// Tiny random-weight models of every architecture and weight type (written by
+// tests/reference/model_make_tiny.py) evaluated by the C++ Context and by the numpy reference
+// (tests/reference/forward.py) on the same script; logits must agree.
+#include <gtest/gtest.h>
+
+#include <ostream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "model/model_test_util.h"
+
+namespace edgelm::model::test {
+namespace {
+
+struct TinyCase {
+  std::string variant;
+  std::string type;
+  std::string name() const { return variant + "-" + type; }
+};
+
+void PrintTo(const TinyCase& c, std::ostream* os) {
+  *os << c.name();
+}
+
+std::vector<TinyCase> tiny_cases() {
+  std::vector<TinyCase> cases;
+  for (const char* type : {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q2_k",
+                           "q3_k", "q4_k", "q5_k", "q6_k"}) {
+    cases.push_back({"llama", type});
+  }
+  for (const char* variant : {"qwen2", "qwen3", "phi3", "gemma3"}) {
+    for (const char* type : {"f32", "f16", "q8_0", "q4_k"}) cases.push_back({variant, type});
+  }
+  return cases;
+}
+
+class TinyModelTest : public ::testing::TestWithParam<TinyCase> {};
+
+// The scalar kernels dequantize weights exactly as the reference does, leaving only float32
+// rounding (~3e-7 measured). Fast paths may round activations to 8 bits for quantized weights,
+// as llama.cpp does; on these random-weight models that costs 1.5-4% of the largest logit
+// (measured on avx2/avx512), so quantized types get a loose bound there, while the scalar path
+// holds every type to the tight one.
+double tolerance(std::string_view cpu_path, const std::string& type) {
+  if (cpu_path == "scalar" || type == "f32" || type == "f16" || type == "bf16") return 1e-4;
+  return 6e-2;
+}
+
+TEST_P(TinyModelTest, MatchesNumpyReference) {
+  const TinyCase& c = GetParam();
+  const fs::path dir = scratch_dir("tiny_" + c.name());
+  run_python("model_make_tiny.py", dir.string() + " " + c.name());
+  const fs::path model_path = dir / (c.name() + ".gguf");
+
+  const std::vector<Op> script = standard_script();
+  std::vector<ReferenceJob> jobs = {{model_path, 64, script, dir / "reference.bin"}};
+  // phi3's LongRoPE switches factor sets at rope.scaling.original_context_length (32).
+  const bool longrope = c.variant == "phi3";
+  if (longrope) jobs.push_back({model_path, 32, script, dir / "reference_short.bin"});
+  run_reference(jobs, dir);
+
+  auto model = Model::load(model_path);
+  ASSERT_TRUE(model.has_value()) << model.error().to_string();
+  const size_t n_vocab = static_cast<size_t>((*model)->hparams().n_vocab);
+  const std::vector<float> reference = read_floats(dir / "reference.bin");
+
+  // The reference kernels and the path this CPU runs by default (the kernel tests cover the
+  // others).
+  const std::string initial_path(kernels::active_cpu_path());
+  std::vector<std::string> cpu_paths = {"scalar"};
+  if (initial_path != "scalar") cpu_paths.push_back(initial_path);
+  for (const std::string& cpu_path : cpu_paths) {
+    SCOPED_TRACE("cpu path " + cpu_path);
+    ASSERT_TRUE(kernels::set_cpu_path(cpu_path));
+    const double tol = tolerance(cpu_path, c.type);
+
+    ContextOptions whole_prompt;  // the prompt as one matrix-matrix batch
+    whole_prompt.n_ctx = 64;
+    EXPECT_LE(max_relative_error(run_ops(**model, whole_prompt, script), reference, n_vocab), tol);
+
+    ContextOptions small_batches;  // prompt split into batches of 3, two threads
+    small_batches.n_ctx = 64;
+    small_batches.n_batch = 3;
+    small_batches.n_threads = 2;
+    std::vector<Op> all_rows = script;
+    for (Op& op : all_rows) op.all_logits = true;
+    EXPECT_LE(max_relative_error(run_ops(**model, small_batches, all_rows), reference, n_vocab),
+              tol);
+
+    if (longrope) {
+      ContextOptions short_context;
+      short_context.n_ctx = 32;
+      EXPECT_LE(max_relative_error(run_ops(**model, short_context, script),
+                                   read_floats(dir / "reference_short.bin"), n_vocab),
+                tol);
+    }
+  }
+  kernels::set_cpu_path(initial_path);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllArchitectures, TinyModelTest, ::testing::ValuesIn(tiny_cases()),
+                         [](const ::testing::TestParamInfo<TinyCase>& info) {
+                           std::string name = info.param.name();
+                           for (char& ch : name) {
+                             if (ch == '-') ch = '_';
+                           }
+                           return name;
+                         });
+
+// The features each tiny variant switches on (tests/reference/model_make_tiny.py VARIANTS) are
+// read back from the metadata and tensor names.
+TEST(TinyModelHParams, FeaturesComeFromTheFile) {
+  const fs::path dir = scratch_dir("tiny_hparams");
+  run_python("model_make_tiny.py",
+             dir.string() + " llama-f32 qwen2-f32 qwen3-f32 phi3-f32 gemma3-f32");
+  auto load = [&](const char* name) {
+    auto model = Model::load(dir / (std::string(name) + ".gguf"));
+    EXPECT_TRUE(model.has_value()) << model.error().to_string();
+    return model ? (*model)->hparams() : HParams{};
+  };
+  const HParams llama = load("llama-f32");
+  EXPECT_EQ(llama.rope_style, kernels::RopeStyle::kNorm);
+  EXPECT_TRUE(llama.has_rope_freqs);
+  EXPECT_FALSE(llama.tied_embeddings);
+  EXPECT_EQ(llama.n_vocab, 300);
+  EXPECT_EQ(llama.n_head_kv, 2);
+
+  const HParams qwen2 = load("qwen2-f32");
+  EXPECT_TRUE(qwen2.attn_bias);
+  EXPECT_TRUE(qwen2.tied_embeddings);
+  EXPECT_FLOAT_EQ(qwen2.rope_freq_scale, 0.5f);
+
+  const HParams qwen3 = load("qwen3-f32");
+  EXPECT_TRUE(qwen3.qk_norm);
+  EXPECT_EQ(qwen3.head_dim, 32);
+  EXPECT_EQ(qwen3.n_embd, 64);
+
+  const HParams phi3 = load("phi3-f32");
+  EXPECT_TRUE(phi3.fused_qkv);
+  EXPECT_TRUE(phi3.fused_gate_up);
+  EXPECT_EQ(phi3.rope_scaling, RopeScaling::kLongRope);
+  EXPECT_EQ(phi3.n_rot, 12);
+  EXPECT_EQ(phi3.rope_n_ctx_orig, 32);
+
+  const HParams gemma3 = load("gemma3-f32");
+  EXPECT_EQ(gemma3.sliding_window, 4);
+  for (int32_t il = 0; il < gemma3.n_layer; ++il) EXPECT_EQ(gemma3.is_swa(il), il != 5) << il;
+  EXPECT_FLOAT_EQ(gemma3.final_softcap, 30.0f);
+  EXPECT_FLOAT_EQ(gemma3.attn_softcap, 50.0f);
+  EXPECT_FLOAT_EQ(gemma3.embd_scale, 8.0f);
+  EXPECT_EQ(gemma3.ffn_activation, FfnActivation::kGelu);
+}
+
+}  // namespace
+}  // namespace edgelm::model::test
