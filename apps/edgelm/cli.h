@@ -51,5 +51,19 @@ void register_inspect(CLI::App& app, int& exit_code);
 void register_quantize(CLI::App& app, int& exit_code);
 void register_synth(CLI::App& app, int& exit_code);
 void register_bench(CLI::App& app, int& exit_code);
+void register_keygen(CLI::App& app, int& exit_code);
+void register_sign(CLI::App& app, int& exit_code);
+void register_verify(CLI::App& app, int& exit_code);
+void register_encrypt(CLI::App& app, int& exit_code);
+void register_update(CLI::App& app, int& exit_code);
+void register_eval(CLI::App& app, int& exit_code);
+void register_prune(CLI::App& app, int& exit_code);
+void register_imatrix(CLI::App& app, int& exit_code);
+void register_onnx(CLI::App& app, int& exit_code);
+void register_redact(CLI::App& app, int& exit_code);
+
+// edgelm run --onnx: greedy/sampled generation with an ONNX causal LM (cmd_onnx.cpp).
+int run_onnx_causal_lm(const std::string& model_path, const std::string& vocab_path, const std::string& prompt,
+                       int n_predict, const runtime::SamplerParams& sampling, const Config& config);
 
 }  // namespace edgelm::cli

@@ -35,7 +35,7 @@ int chat(const ChatOptions& o) {
   auto session = runtime::Session::create(**engine);
   if (!session) return report(session.error());
 
-  nlohmann::json messages = nlohmann::json::array();
+  nlohmann::ordered_json messages = nlohmann::ordered_json::array();
   if (!o.system.empty()) messages.push_back({{"role", "system"}, {"content", o.system}});
   const bool interactive = o.prompt.empty();
   const bool tty = isatty(STDIN_FILENO);

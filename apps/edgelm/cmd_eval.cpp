@@ -32,7 +32,8 @@ struct EvalCliOptions {
 
 Result<std::string> read_file(const std::string& path, const char* what) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error(ErrorCode::kIo, std::string("cannot read ") + what + " '" + path + "'");
+  if (!in)
+    return make_error(ErrorCode::kIo, std::string("cannot read ") + what + " '" + path + "'");
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
@@ -44,9 +45,9 @@ struct Measured {
 };
 
 // Perplexity (when no KL run gives it) and accuracy of one model.
-Result<Measured> measure_alone(const runtime::Engine& engine, const EvalCliOptions& o, const std::string& text,
-                               const std::vector<tools::TaskItem>& items, const tools::WindowOptions& window,
-                               int threads, bool want_ppl) {
+Result<Measured> measure_alone(const runtime::Engine& engine, const EvalCliOptions& o,
+                               const std::string& text, const std::vector<tools::TaskItem>& items,
+                               const tools::WindowOptions& window, int threads, bool want_ppl) {
   Measured m;
   if (want_ppl) {
     EDGELM_TRY(auto tokens, tools::tokenize_text(engine.tokenizer(), text));
@@ -63,14 +64,18 @@ Result<Measured> measure_alone(const runtime::Engine& engine, const EvalCliOptio
   return m;
 }
 
-std::string file_name(const std::string& path) { return std::filesystem::path(path).filename().string(); }
+std::string file_name(const std::string& path) {
+  return std::filesystem::path(path).filename().string();
+}
 
 int eval(const EvalCliOptions& o) {
   if (o.kl && (o.base.empty() || o.ppl_file.empty())) {
-    return report(make_error(ErrorCode::kInvalidArgument, "--kl needs --base BASE and --ppl FILE (the text compared over)"));
+    return report(make_error(ErrorCode::kInvalidArgument,
+                             "--kl needs --base BASE and --ppl FILE (the text compared over)"));
   }
   if (o.ppl_file.empty() && o.task_file.empty()) {
-    return report(make_error(ErrorCode::kInvalidArgument, "nothing to measure: give --ppl FILE and/or --task VALSET.jsonl"));
+    return report(make_error(ErrorCode::kInvalidArgument,
+                             "nothing to measure: give --ppl FILE and/or --task VALSET.jsonl"));
   }
   Config config;
   if (!o.config_path.empty()) {
@@ -144,12 +149,14 @@ int eval(const EvalCliOptions& o) {
     tools::EvalMetrics& m = e.metrics;
     m.ppl_base = base_measured.ppl;
     m.accuracy_base = base_measured.accuracy;
-    auto measured = measure_alone(**engine, o, text, items, window, threads, !o.ppl_file.empty() && !o.kl);
+    auto measured =
+        measure_alone(**engine, o, text, items, window, threads, !o.ppl_file.empty() && !o.kl);
     if (!measured) return report(measured.error());
     m.ppl_candidate = measured->ppl;
     m.accuracy_candidate = measured->accuracy;
     if (o.kl) {
-      auto cmp = tools::compare_distributions(base->model(), (*engine)->model(), base_tokens, window);
+      auto cmp =
+          tools::compare_distributions(base->model(), (*engine)->model(), base_tokens, window);
       if (!cmp) return report(cmp.error());
       m.ppl_candidate = cmp->candidate.perplexity;
       m.mean_kl = cmp->mean_kl;
@@ -161,7 +168,8 @@ int eval(const EvalCliOptions& o) {
       if (!e.gate->passed) {
         all_passed = false;
         for (const auto& f : e.gate->failures) {
-          std::fprintf(stderr, "edgelm: gate failed for %s: %s\n", e.name.c_str(), f.message.c_str());
+          std::fprintf(stderr, "edgelm: gate failed for %s: %s\n", e.name.c_str(),
+                       f.message.c_str());
         }
       }
     }
@@ -189,24 +197,30 @@ void register_eval(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<EvalCliOptions>();
   CLI::App* cmd = app.add_subcommand(
       "eval", "measure candidates against a base: perplexity, KL, task accuracy, regression gate");
-  cmd->add_option("-m,--model", o->candidates, "candidate GGUF model (repeat for several)")->required();
+  cmd->add_option("-m,--model", o->candidates, "candidate GGUF model (repeat for several)")
+      ->required();
   cmd->add_option("--base", o->base, "base GGUF model the candidates are compared with");
   cmd->add_option("--ppl", o->ppl_file, "text file: perplexity over sliding windows");
-  cmd->add_flag("--kl", o->kl, "KL divergence from --base over the --ppl text, 99th percentile, top-1 agreement");
+  cmd->add_flag("--kl", o->kl,
+                "KL divergence from --base over the --ppl text, 99th percentile, top-1 agreement");
   cmd->add_option("--task", o->task_file,
-                  "validation set JSONL: {\"prompt\",\"answer\"} or {\"prompt\",\"choices\",\"label\"} per line");
+                  "validation set JSONL: {\"prompt\",\"answer\"} or "
+                  "{\"prompt\",\"choices\",\"label\"} per line");
   cmd->add_option("--gate", o->gate_file,
                   "policy JSON (max_ppl_increase_pct, max_mean_kl, max_p99_kl, min_top1_agreement, "
                   "max_accuracy_drop, min_accuracy); exit code 3 when a candidate fails it");
   cmd->add_flag("--json", o->json, "print JSON instead of a table");
   cmd->add_option("--plot", o->plot, "write an SVG plot of file size versus quality");
-  cmd->add_option("-c,--ctx", o->window, "perplexity window in tokens (default: min(model context, 512))")
+  cmd->add_option("-c,--ctx", o->window,
+                  "perplexity window in tokens (default: min(model context, 512))")
       ->check(CLI::Range(2, 1 << 20));
-  cmd->add_option("--stride", o->stride, "window stride (default: half the window)")->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--stride", o->stride, "window stride (default: half the window)")
+      ->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--max-new-tokens", o->max_new_tokens, "answer items: greedy tokens at most")
       ->capture_default_str()
       ->check(CLI::Range(1, 4096));
-  cmd->add_option("-t,--threads", o->threads, "threads (default: all cores)")->check(CLI::Range(1, 1024));
+  cmd->add_option("-t,--threads", o->threads, "threads (default: all cores)")
+      ->check(CLI::Range(1, 1024));
   add_config_option(*cmd, o->config_path);
   cmd->callback([o, &exit_code] { exit_code = eval(*o); });
 }

@@ -39,8 +39,9 @@ int imatrix(const ImatrixCliOptions& o) {
   collected->model_name = (*engine)->path().filename().string();
   collected->dataset = std::filesystem::path(o.text_file).filename().string();
   if (auto saved = tools::save_imatrix(*collected, o.output); !saved) return report(saved.error());
-  std::fprintf(stderr, "edgelm: %zu weight matrices, %lld tokens -> %s\n", collected->entries.size(),
-               static_cast<long long>(collected->n_tokens), o.output.c_str());
+  std::fprintf(stderr, "edgelm: %zu weight matrices, %lld tokens -> %s\n",
+               collected->entries.size(), static_cast<long long>(collected->n_tokens),
+               o.output.c_str());
   return 0;
 }
 
@@ -48,7 +49,8 @@ int imatrix(const ImatrixCliOptions& o) {
 
 void register_imatrix(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<ImatrixCliOptions>();
-  CLI::App* cmd = app.add_subcommand("imatrix", "collect an importance matrix (activation statistics) over a text");
+  CLI::App* cmd = app.add_subcommand(
+      "imatrix", "collect an importance matrix (activation statistics) over a text");
   o->model.add_to(*cmd);
   cmd->add_option("-f,--file", o->text_file, "calibration text file")->required();
   cmd->add_option("-o,--output", o->output, "output imatrix GGUF")->capture_default_str();

@@ -89,16 +89,18 @@ int prune(const PruneCliOptions& o) {
                "edgelm: %s -> %s (%s scores)\n"
                "  n_ff %d -> %d, heads %d -> %d, kv heads %d -> %d, weights zeroed %llu\n"
                "  parameters %.3f M -> %.3f M, tensor data %.3f MiB -> %.3f MiB\n",
-               o.input.c_str(), o.output.c_str(), r.activation_aware ? "activation-aware" : "magnitude",
-               r.n_ff_before, r.n_ff_after, r.n_head_before, r.n_head_after, r.n_head_kv_before,
-               r.n_head_kv_after, static_cast<unsigned long long>(r.weights_zeroed), r.params_before / 1e6,
+               o.input.c_str(), o.output.c_str(),
+               r.activation_aware ? "activation-aware" : "magnitude", r.n_ff_before, r.n_ff_after,
+               r.n_head_before, r.n_head_after, r.n_head_kv_before, r.n_head_kv_after,
+               static_cast<unsigned long long>(r.weights_zeroed), r.params_before / 1e6,
                r.params_after / 1e6, r.bytes_before / 1048576.0, r.bytes_after / 1048576.0);
   if (o.bench) {
     auto before = decode_speed(o.input);
     if (!before) return report(before.error());
     auto after = decode_speed(o.output);
     if (!after) return report(after.error());
-    std::fprintf(stderr, "  decode (1 thread) %.1f -> %.1f tokens/s (%.2fx)\n", *before, *after, *after / *before);
+    std::fprintf(stderr, "  decode (1 thread) %.1f -> %.1f tokens/s (%.2fx)\n", *before, *after,
+                 *after / *before);
   }
   return 0;
 }
@@ -107,7 +109,8 @@ int prune(const PruneCliOptions& o) {
 
 void register_prune(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<PruneCliOptions>();
-  CLI::App* cmd = app.add_subcommand("prune", "remove FFN channels and attention heads (structured pruning)");
+  CLI::App* cmd =
+      app.add_subcommand("prune", "remove FFN channels and attention heads (structured pruning)");
   cmd->add_option("input", o->input, "input GGUF")->required();
   cmd->add_option("output", o->output, "output GGUF")->required();
   cmd->add_option("--ffn-ratio", o->ffn_ratio, "share of FFN channels removed per layer")
@@ -117,14 +120,18 @@ void register_prune(CLI::App& app, int& exit_code) {
                   "share of KV head groups (each with its query heads) removed per layer")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 0.99));
-  cmd->add_option("--sparsity", o->sparsity, "unstructured: share of each weight row zeroed (dense storage)")
+  cmd->add_option("--sparsity", o->sparsity,
+                  "unstructured: share of each weight row zeroed (dense storage)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 0.99));
-  cmd->add_option("--calib", o->calib_file, "calibration text: rank by activations instead of weight magnitude");
-  cmd->add_option("--calib-window", o->calib_window, "calibration window in tokens")->capture_default_str();
+  cmd->add_option("--calib", o->calib_file,
+                  "calibration text: rank by activations instead of weight magnitude");
+  cmd->add_option("--calib-window", o->calib_window, "calibration window in tokens")
+      ->capture_default_str();
   cmd->add_option("--imatrix", o->imatrix_file, "importance matrix (edgelm imatrix) to rank by");
   cmd->add_flag("--bench", o->bench, "measure decode speed before and after");
-  cmd->add_option("-t,--threads", o->threads, "threads (default: all cores)")->check(CLI::Range(1, 1024));
+  cmd->add_option("-t,--threads", o->threads, "threads (default: all cores)")
+      ->check(CLI::Range(1, 1024));
   add_config_option(*cmd, o->config_path);
   cmd->callback([o, &exit_code] { exit_code = prune(*o); });
 }

@@ -18,6 +18,8 @@ struct RunOptions {
   std::vector<std::string> stop;
   bool ignore_eos = false;
   bool no_stats = false;
+  std::string onnx_model;  // --onnx: run an ONNX causal LM instead of a GGUF model
+  std::string vocab;       // --vocab: GGUF whose tokenizer the ONNX model uses
 };
 
 void print_stats(const runtime::GenerateResult& r) {
@@ -39,6 +41,12 @@ int run(const RunOptions& o) {
     std::ostringstream text;
     text << in.rdbuf();
     prompt = text.str();
+  }
+  if (!o.onnx_model.empty()) {
+    if (o.vocab.empty()) {
+      return report(make_error(ErrorCode::kInvalidArgument, "--onnx needs --vocab VOCAB.gguf for the tokenizer"));
+    }
+    return run_onnx_causal_lm(o.onnx_model, o.vocab, prompt, o.n_predict, o.sampling.params, *config);
   }
   auto engine = o.model.load_engine(*config);
   if (!engine) return report(engine.error());
@@ -86,6 +94,8 @@ void register_run(CLI::App& app, int& exit_code) {
   cmd->add_option("--stop", options->stop, "stop string (repeatable); not printed");
   cmd->add_flag("--ignore-eos", options->ignore_eos, "keep generating past end-of-generation tokens");
   cmd->add_flag("--no-stats", options->no_stats, "do not print timing statistics");
+  cmd->add_option("--onnx", options->onnx_model, "run an ONNX causal language model (input_ids -> logits)");
+  cmd->add_option("--vocab", options->vocab, "GGUF file whose tokenizer the ONNX model uses");
   cmd->callback([options, &exit_code] { exit_code = run(*options); });
 }
 

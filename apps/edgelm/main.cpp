@@ -14,6 +14,16 @@ int main(int argc, char** argv) {
   edgelm::cli::register_quantize(app, exit_code);
   edgelm::cli::register_synth(app, exit_code);
   edgelm::cli::register_bench(app, exit_code);
+  edgelm::cli::register_keygen(app, exit_code);
+  edgelm::cli::register_sign(app, exit_code);
+  edgelm::cli::register_verify(app, exit_code);
+  edgelm::cli::register_encrypt(app, exit_code);
+  edgelm::cli::register_update(app, exit_code);
+  edgelm::cli::register_eval(app, exit_code);
+  edgelm::cli::register_prune(app, exit_code);
+  edgelm::cli::register_imatrix(app, exit_code);
+  edgelm::cli::register_onnx(app, exit_code);
+  edgelm::cli::register_redact(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "edgelm/error.h"
 
@@ -20,6 +21,14 @@ struct Config {
   int32_t ctx = 0;             // context length; 0: the model's training length, capped at 4096
   int32_t batch = 512;         // prompt tokens evaluated per forward pass
   bool context_shift = false;  // when the context is full: shift (drop old tokens) instead of error
+
+  // Trust policy for model files (see include/edgelm/security/model_signing.h).
+  bool require_signature = false;        // refuse models without a valid signed manifest
+  std::vector<std::string> trusted_keys;  // public key files whose signatures are accepted
+  // Encryption at rest: the key file for encrypted models and for everything edgelm writes that
+  // can hold user data (empty: $EDGELM_KEY_FILE).
+  std::string key_file;
+  bool encrypt_at_rest = false;  // encrypt logs, caches and audit records edgelm writes
 
   // Threads to use: `threads`, or the number of cores available to this process.
   int resolved_threads() const;

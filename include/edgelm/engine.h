@@ -37,7 +37,7 @@ class Engine {
   // Tokens for a raw prompt: BOS/EOS as the model's tokenizer asks, special-token text parsed.
   Result<std::vector<int32_t>> tokenize(std::string_view text, bool add_special = true) const;
   // Renders `messages` (OpenAI-style [{role, content}]) with the model's chat template.
-  Result<std::string> render_chat(const nlohmann::json& messages, bool add_generation_prompt) const;
+  Result<std::string> render_chat(const nlohmann::ordered_json& messages, bool add_generation_prompt) const;
 
  private:
   Engine() = default;

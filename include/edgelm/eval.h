@@ -13,12 +13,11 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "edgelm/error.h"
 #include "edgelm/model.h"
@@ -105,8 +104,8 @@ struct TaskOptions {
 
 struct TaskItemResult {
   bool correct = false;
-  std::string generated;          // generation items: the decoded greedy continuation
-  int32_t chosen = -1;            // choice items: index of the most likely choice
+  std::string generated;                // generation items: the decoded greedy continuation
+  int32_t chosen = -1;                  // choice items: index of the most likely choice
   std::vector<double> choice_logprobs;  // choice items: total log p(choice | prompt), nats
 };
 
@@ -162,7 +161,7 @@ GateResult check_gate(const GatePolicy& policy, const EvalMetrics& metrics);
 
 // One evaluated model, for tables, JSON and the size-vs-quality plot.
 struct EvalEntry {
-  std::string name;     // file name
+  std::string name;  // file name
   uint64_t file_bytes = 0;
   bool is_base = false;
   EvalMetrics metrics;  // candidate fields; base fields for the comparison's base

@@ -127,11 +127,19 @@ class GrammarMatcher {
 // GBNF for any JSON value whose top level is an object (OpenAI response_format json_object).
 std::string_view json_object_gbnf();
 
-// Converts a JSON schema (the OpenAI structured-output subset: object properties / required /
-// additionalProperties, arrays with items / minItems / maxItems, string enum / const / minLength /
-// maxLength / format date|time|date-time|uuid, number / integer with minimum / maximum for
-// integers, boolean, null, anyOf / oneOf, type lists, $ref to #/$defs or #/definitions) to GBNF.
-// kInvalidArgument names the schema path of anything unsupported or malformed.
+// Converts a JSON schema (the OpenAI structured-output subset) to GBNF:
+//   object: properties (emitted in the schema's order), required, additionalProperties
+//           (false / true / a schema; ABSENT counts as false when properties are listed, as any
+//           value for a bare {"type": "object"}); every key in `required` must be in properties
+//   array:  items, minItems, maxItems (counts <= 1000)
+//   string: minLength, maxLength, format date | time | date-time | uuid
+//   integer: minimum, maximum, exclusiveMinimum, exclusiveMaximum (|bound| <= 1e15), exact
+//   number, boolean, null, const, enum, anyOf, oneOf (treated as anyOf), single-element allOf,
+//   type lists, $ref to #/$defs/..., #/definitions/... or # (recursive schemas work).
+// Output whitespace is bounded (no endless indentation); numbers have at most 16 integral and
+// 16 fractional digits and a 2-digit exponent. Unknown keywords such as description/title are
+// ignored. kUnsupported names the schema path of a constraint that cannot be enforced (pattern,
+// number bounds, multipleOf, prefixItems, ...); kInvalidArgument a malformed schema.
 Result<std::string> json_schema_to_gbnf(std::string_view schema_json);
 
 }  // namespace edgelm::runtime

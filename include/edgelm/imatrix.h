@@ -58,12 +58,9 @@ struct ImatrixOptions {
 };
 
 // Evaluates `tokens` window by window and records the inputs of every weight matrix (including
-// output.weight, for every position). Needs the forward-pass observer hook of the model layer
-// (model::ContextOptions::matmul_observer); kUnsupported in a build whose model layer lacks it.
+// the output matrix, for every position) through model::ContextOptions::matmul_observer, so the
+// statistics come from the one forward pass the runtime uses.
 Result<ImportanceMatrix> collect_imatrix(const model::Model& model, std::span<const int32_t> tokens,
                                          const ImatrixOptions& options = {});
-
-// True when this build's model layer exposes the observer collect_imatrix() needs.
-bool imatrix_collection_supported();
 
 }  // namespace edgelm::tools

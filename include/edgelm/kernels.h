@@ -27,7 +27,7 @@ void matmul(const MatrixView& w, const float* x, int64_t n_tokens, float* y, Thr
 // Copies row `row` of w into dst as floats (embedding lookup).
 void get_row(const MatrixView& w, int64_t row, float* dst);
 
-// out[i] = x[i] / sqrt(mean(x^2) + eps) * weight[i]; out may alias x; weight may be null (no scale).
+// out[i] = x[i] / sqrt(mean(x^2) + eps) * weight[i]; out may alias x; weight null: no scale.
 void rms_norm(const float* x, const float* weight, int64_t n, float eps, float* out);
 
 // In-place softmax over n values.
@@ -51,11 +51,11 @@ void gelu_mul(float* gate, const float* up, int64_t n);
 
 struct AttentionParams {
   int n_head = 0;
-  int n_head_kv = 0;      // n_head must be a multiple (grouped-query attention)
+  int n_head_kv = 0;  // n_head must be a multiple (grouped-query attention)
   int head_dim = 0;
-  float scale = 1.0f;     // applied to q·k before softcap/softmax, usually 1/sqrt(head_dim)
-  float softcap = 0.0f;   // > 0: scores = softcap * tanh(scores / softcap)
-  int32_t window = 0;     // > 0: a query at p sees only positions > p - window (sliding window)
+  float scale = 1.0f;    // applied to q·k before softcap/softmax, usually 1/sqrt(head_dim)
+  float softcap = 0.0f;  // > 0: scores = softcap * tanh(scores / softcap)
+  int32_t window = 0;    // > 0: a query at p sees only positions > p - window (sliding window)
 };
 
 // Causal attention for n_tokens query rows at positions pos0 .. pos0+n_tokens-1.

@@ -83,6 +83,7 @@ std::vector<std::string> supported_architectures();
 namespace detail {
 struct Weights;  // views of the model's tensors (src/model/weights.h)
 class Forward;   // the forward pass over a batch of rows (src/model/forward.h)
+struct Segment;  // the rows of one sequence in a pass
 }  // namespace detail
 
 struct LoadOptions {
@@ -132,7 +133,7 @@ struct ContextOptions {
   // A KV cache and positions only, for contexts evaluated by a BatchDecoder: no scratch buffers
   // and no threads. decode() and embed() on such a context return kInvalidArgument.
   bool cache_only = false;
-  MatmulObserver matmul_observer;  // empty: no calls, no cost
+  MatmulObserver matmul_observer = nullptr;  // empty: no calls, no cost
 };
 
 // How embed() reduces the final-normed hidden states of its tokens to one vector.
@@ -183,10 +184,9 @@ class Context {
   // not fit after n_past(); messages start with `what`.
   Status check_tokens(std::span<const int32_t> tokens, const std::string& what) const;
   // Evaluates checked tokens batch by batch on forward_: logits (all rows or the last one) to
-  // logits_out unless null, and, with mean_hidden, the sum of every row's final-normed hidden
-  // state added to it (n_embd values).
-  void run(std::span<const int32_t> tokens, bool all_logits, float* logits_out,
-           double* hidden_sum);
+  // logits_out unless null; every row's final-normed hidden state added to hidden_sum (n_embd
+  // values) unless null.
+  void run(std::span<const int32_t> tokens, bool all_logits, float* logits_out, double* hidden_sum);
   float* k_cache(int32_t il) { return k_cache_.data() + il * layer_cache_size_; }
   float* v_cache(int32_t il) { return v_cache_.data() + il * layer_cache_size_; }
 
@@ -245,6 +245,10 @@ class BatchDecoder {
   int32_t max_batch_tokens_;
   std::unique_ptr<detail::Forward> forward_;
   std::vector<float> logits_;  // every input's rows, in input order
+  // One pass, reused between steps.
+  std::vector<int32_t> pass_tokens_;
+  std::vector<detail::Segment> segments_;
+  std::vector<int32_t> out_rows_;
 };
 
 // Pooled final-normed hidden states of `tokens` evaluated from position 0 in a fresh context

@@ -1,4 +1,4 @@
-// A persistent pool of worker threads: kernels split work across it without creating threads per op.
+// A persistent pool of worker threads: kernels split work across it, never creating threads per op.
 #pragma once
 
 #include <functional>

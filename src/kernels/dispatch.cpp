@@ -41,7 +41,9 @@ Registry& registry() {
   return instance;
 }
 
-const KernelSet& active() { return *registry().active.load(std::memory_order_relaxed); }
+const KernelSet& active() {
+  return *registry().active.load(std::memory_order_relaxed);
+}
 
 }  // namespace
 
@@ -53,29 +55,39 @@ void matmul(const MatrixView& w, const float* x, int64_t n_tokens, float* y, Thr
   if (!active().matmul(w, x, n_tokens, y, pool)) reference::matmul(w, x, n_tokens, y, pool);
 }
 
-void get_row(const MatrixView& w, int64_t row, float* dst) { reference::get_row(w, row, dst); }
+void get_row(const MatrixView& w, int64_t row, float* dst) {
+  reference::get_row(w, row, dst);
+}
 
 void rms_norm(const float* x, const float* weight, int64_t n, float eps, float* out) {
   active().rms_norm(x, weight, n, eps, out);
 }
 
-void softmax(float* x, int64_t n) { active().softmax(x, n); }
+void softmax(float* x, int64_t n) {
+  active().softmax(x, n);
+}
 
 void rope(float* x, int n_heads, int head_dim, int n_rot, int32_t pos, float freq_base,
           float freq_scale, const float* freq_factors, RopeStyle style) {
   reference::rope(x, n_heads, head_dim, n_rot, pos, freq_base, freq_scale, freq_factors, style);
 }
 
-void silu_mul(float* gate, const float* up, int64_t n) { active().silu_mul(gate, up, n); }
+void silu_mul(float* gate, const float* up, int64_t n) {
+  active().silu_mul(gate, up, n);
+}
 
-void gelu_mul(float* gate, const float* up, int64_t n) { active().gelu_mul(gate, up, n); }
+void gelu_mul(float* gate, const float* up, int64_t n) {
+  active().gelu_mul(gate, up, n);
+}
 
 void attention(const AttentionParams& p, const float* q, int64_t n_tokens, int32_t pos0,
                const float* k, const float* v, float* out, ThreadPool* pool) {
   active().attention(p, q, n_tokens, pos0, k, v, out, pool);
 }
 
-std::string_view active_cpu_path() { return active().name; }
+std::string_view active_cpu_path() {
+  return active().name;
+}
 
 std::vector<std::string_view> available_cpu_paths() {
   std::vector<std::string_view> names;
@@ -83,6 +95,8 @@ std::vector<std::string_view> available_cpu_paths() {
   return names;
 }
 
-bool set_cpu_path(std::string_view name) { return registry().select(name); }
+bool set_cpu_path(std::string_view name) {
+  return registry().select(name);
+}
 
 }  // namespace edgelm::kernels

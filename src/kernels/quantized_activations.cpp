@@ -5,7 +5,8 @@
 
 namespace edgelm::kernels {
 
-void quantize_activations(const float* x, int64_t n_tokens, int64_t cols, QuantizedActivations& out) {
+void quantize_activations(const float* x, int64_t n_tokens, int64_t cols,
+                          QuantizedActivations& out) {
   const int64_t n_blocks = n_tokens * cols / kActivationBlock;
   out.blocks_per_token = cols / kActivationBlock;
   out.qs.resize(static_cast<size_t>(n_tokens * cols));

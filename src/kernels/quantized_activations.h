@@ -12,8 +12,8 @@ inline constexpr int kActivationBlock = 32;
 
 struct QuantizedActivations {
   int64_t blocks_per_token = 0;
-  std::vector<int8_t> qs;         // n_tokens * cols
-  std::vector<float> d;           // per block: scale = max|x| / 127
+  std::vector<int8_t> qs;  // n_tokens * cols
+  std::vector<float> d;    // per block: scale = max|x| / 127
   // Per block: d * (sum of its 32 qs), and d * (sum of its first 16), which multiply the weight
   // offsets and mins (constant per block or per 16-element sub-block).
   std::vector<float> d_sum;
@@ -22,6 +22,7 @@ struct QuantizedActivations {
 
 // Quantizes n_tokens rows of cols floats (cols a multiple of 32) with round-to-nearest, reusing
 // the buffers of `out`. The absolute error per element is at most d[b] / 2 = max|x_block| / 254.
-void quantize_activations(const float* x, int64_t n_tokens, int64_t cols, QuantizedActivations& out);
+void quantize_activations(const float* x, int64_t n_tokens, int64_t cols,
+                          QuantizedActivations& out);
 
 }  // namespace edgelm::kernels

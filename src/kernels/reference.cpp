@@ -143,8 +143,12 @@ void attention(const AttentionParams& p, const float* q, int64_t n_tokens, int32
 namespace edgelm::kernels {
 
 const KernelSet& reference_kernel_set() {
-  static const KernelSet set{"scalar",           reference::matmul,   reference::rms_norm,
-                             reference::softmax, reference::silu_mul, reference::gelu_mul,
+  static const KernelSet set{"scalar",
+                             reference::matmul,
+                             reference::rms_norm,
+                             reference::softmax,
+                             reference::silu_mul,
+                             reference::gelu_mul,
                              reference::attention};
   return set;
 }

@@ -51,7 +51,8 @@ HWY_INLINE float Dot(const float* a, const float* b, int64_t n) {
     acc0 = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), acc0);
     acc1 = hn::MulAdd(hn::LoadU(df, a + i + lanes), hn::LoadU(df, b + i + lanes), acc1);
   }
-  for (; i + lanes <= n; i += lanes) acc0 = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), acc0);
+  for (; i + lanes <= n; i += lanes)
+    acc0 = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), acc0);
   float sum = hn::GetLane(hn::SumOfLanes(df, hn::Add(acc0, acc1)));
   for (; i < n; ++i) sum += a[i] * b[i];
   return sum;
@@ -169,7 +170,9 @@ namespace edgelm::kernels {
 
 HWY_EXPORT(FillElementwise);
 
-void fill_elementwise_kernels(KernelSet* set) { HWY_DYNAMIC_DISPATCH(FillElementwise)(set); }
+void fill_elementwise_kernels(KernelSet* set) {
+  HWY_DYNAMIC_DISPATCH(FillElementwise)(set);
+}
 
 }  // namespace edgelm::kernels
 #endif

@@ -17,22 +17,35 @@ namespace {
 std::string_view path_name(int64_t target) {
   switch (target) {
 #if HWY_ARCH_X86
-    case HWY_SSSE3: return "ssse3";
-    case HWY_SSE4: return "sse4";
-    case HWY_AVX2: return "avx2";
-    case HWY_AVX3: return "avx512";
-    case HWY_AVX3_DL: return "avx512vnni";
+    case HWY_SSSE3:
+      return "ssse3";
+    case HWY_SSE4:
+      return "sse4";
+    case HWY_AVX2:
+      return "avx2";
+    case HWY_AVX3:
+      return "avx512";
+    case HWY_AVX3_DL:
+      return "avx512vnni";
 #endif
 #if HWY_ARCH_ARM
-    case HWY_NEON: return "neon";
-    case HWY_SVE: return "sve";
-    case HWY_SVE2: return "sve2";
-    case HWY_SVE_256: return "sve256";
-    case HWY_SVE2_128: return "sve2_128";
+    case HWY_NEON:
+      return "neon";
+    case HWY_SVE:
+      return "sve";
+    case HWY_SVE2:
+      return "sve2";
+    case HWY_SVE_256:
+      return "sve256";
+    case HWY_SVE2_128:
+      return "sve2_128";
 #endif
-    case HWY_EMU128: return "emu128";
-    case HWY_SCALAR: return "hwy_scalar";
-    default: return hwy::TargetName(target);
+    case HWY_EMU128:
+      return "emu128";
+    case HWY_SCALAR:
+      return "hwy_scalar";
+    default:
+      return hwy::TargetName(target);
   }
 }
 

@@ -8,6 +8,7 @@
 #define HWY_TARGET_INCLUDE "kernels/simd_matmul.cpp"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 //
+#include <hwy/cache_control.h>
 #include <hwy/highway.h>
 
 #include <algorithm>
@@ -15,6 +16,7 @@
 #include <utility>
 
 #include "edgelm/quant.h"
+#include "kernels/avx512_vnni_dot.h"
 #include "kernels/kernel_set.h"
 #include "kernels/parallel.h"
 #include "kernels/quantized_activations.h"
@@ -111,10 +113,16 @@ HWY_INLINE Bytes Load32(const uint8_t* p) {
 HWY_INLINE Bytes AndC(Bytes v, uint8_t c) {
   return _mm256_and_si256(v, _mm256_set1_epi8(static_cast<char>(c)));
 }
-HWY_INLINE Bytes Or(Bytes a, Bytes b) { return _mm256_or_si256(a, b); }
+HWY_INLINE Bytes Or(Bytes a, Bytes b) {
+  return _mm256_or_si256(a, b);
+}
 // Bit shifts inside each byte; bits crossing into a neighbour byte must be masked by the caller.
-HWY_INLINE Bytes Shr(Bytes v, int n) { return _mm256_srli_epi16(v, n); }
-HWY_INLINE Bytes Shl(Bytes v, int n) { return _mm256_slli_epi16(v, n); }
+HWY_INLINE Bytes Shr(Bytes v, int n) {
+  return _mm256_srli_epi16(v, n);
+}
+HWY_INLINE Bytes Shl(Bytes v, int n) {
+  return _mm256_slli_epi16(v, n);
+}
 // Byte = value where (byte & bit) != 0, else 0.
 HWY_INLINE Bytes IfBit(Bytes v, uint8_t bit, uint8_t value) {
   const __m256i b = _mm256_set1_epi8(static_cast<char>(bit));
@@ -256,7 +264,9 @@ HWY_INLINE Bytes AndC(Bytes v, uint8_t c) {
   const auto m = hn::Set(DU8(), c);
   return {hn::And(v.lo, m), hn::And(v.hi, m)};
 }
-HWY_INLINE Bytes Or(Bytes a, Bytes b) { return {hn::Or(a.lo, b.lo), hn::Or(a.hi, b.hi)}; }
+HWY_INLINE Bytes Or(Bytes a, Bytes b) {
+  return {hn::Or(a.lo, b.lo), hn::Or(a.hi, b.hi)};
+}
 HWY_INLINE Bytes Shr(Bytes v, int n) {
   return {hn::ShiftRightSame(v.lo, n), hn::ShiftRightSame(v.hi, n)};
 }
@@ -299,12 +309,12 @@ template <class VW>
 HWY_INLINE VI32 Dot16(VW w, hn::Vec<DI8> x) {
   const DI16 d16;
   const DI32 d32;
-  const hn::Half<hn::DFromV<VW>> dwh;
+  const hn::Half<hn::DFromV<VW> > dwh;
   const hn::Half<DI8> dxh;
   auto sum1 = hn::Zero(d32);
-  auto sum0 = hn::ReorderWidenMulAccumulate(d32, hn::PromoteTo(d16, hn::LowerHalf(dwh, w)),
-                                            hn::PromoteTo(d16, hn::LowerHalf(dxh, x)),
-                                            hn::Zero(d32), sum1);
+  auto sum0 =
+      hn::ReorderWidenMulAccumulate(d32, hn::PromoteTo(d16, hn::LowerHalf(dwh, w)),
+                                    hn::PromoteTo(d16, hn::LowerHalf(dxh, x)), hn::Zero(d32), sum1);
   sum0 = hn::ReorderWidenMulAccumulate(d32, hn::PromoteTo(d16, hn::UpperHalf(dwh, w)),
                                        hn::PromoteTo(d16, hn::UpperHalf(dxh, x)), sum0, sum1);
   return hn::Add(sum0, sum1);
@@ -338,8 +348,8 @@ struct GroupSink {
     const DI8 di8;
     for (int t = 0; t < T; ++t) {
       const int64_t b = Block(t, group);
-      const VI32 dot = hn::Add(Dot16(hn::BitCast(di8, w.lo), X(b, 0)),
-                               Dot16(hn::BitCast(di8, w.hi), X(b, 1)));
+      const VI32 dot =
+          hn::Add(Dot16(hn::BitCast(di8, w.lo), X(b, 0)), Dot16(hn::BitCast(di8, w.hi), X(b, 1)));
       Accumulate(t, dot, scale * xq->d[b]);
     }
   }
@@ -519,17 +529,38 @@ HWY_INLINE void QuantRowTile(TensorType type, const uint8_t* row, int64_t cols,
   GroupSink<T> sink{&xq, token0, {}, {}};
   sink.Init();
   switch (type) {
-    case TensorType::kQ8_0: DecodeQ8_0(row, cols / 32, sink); break;
-    case TensorType::kQ4_0: DecodeQ4_0(row, cols / 32, sink); break;
-    case TensorType::kQ4_1: DecodeQ4_1(row, cols / 32, sink); break;
-    case TensorType::kQ5_0: DecodeQ5_0(row, cols / 32, sink); break;
-    case TensorType::kQ5_1: DecodeQ5_1(row, cols / 32, sink); break;
-    case TensorType::kQ2_K: DecodeQ23_K<false>(row, cols / 256, sink); break;
-    case TensorType::kQ3_K: DecodeQ23_K<true>(row, cols / 256, sink); break;
-    case TensorType::kQ4_K: DecodeQ45_K<false>(row, cols / 256, sink); break;
-    case TensorType::kQ5_K: DecodeQ45_K<true>(row, cols / 256, sink); break;
-    case TensorType::kQ6_K: DecodeQ6_K(row, cols / 256, sink); break;
-    default: break;
+    case TensorType::kQ8_0:
+      DecodeQ8_0(row, cols / 32, sink);
+      break;
+    case TensorType::kQ4_0:
+      DecodeQ4_0(row, cols / 32, sink);
+      break;
+    case TensorType::kQ4_1:
+      DecodeQ4_1(row, cols / 32, sink);
+      break;
+    case TensorType::kQ5_0:
+      DecodeQ5_0(row, cols / 32, sink);
+      break;
+    case TensorType::kQ5_1:
+      DecodeQ5_1(row, cols / 32, sink);
+      break;
+    case TensorType::kQ2_K:
+      DecodeQ23_K<false>(row, cols / 256, sink);
+      break;
+    case TensorType::kQ3_K:
+      DecodeQ23_K<true>(row, cols / 256, sink);
+      break;
+    case TensorType::kQ4_K:
+      DecodeQ45_K<false>(row, cols / 256, sink);
+      break;
+    case TensorType::kQ5_K:
+      DecodeQ45_K<true>(row, cols / 256, sink);
+      break;
+    case TensorType::kQ6_K:
+      DecodeQ6_K(row, cols / 256, sink);
+      break;
+    default:
+      break;
   }
   sink.Store(y, y_stride);
 }
@@ -567,11 +598,21 @@ HWY_INLINE void TiledRows(int64_t begin, int64_t end, int64_t n_tokens, const Ro
       const int64_t tile = left >= kMaxTokenTile ? kMaxTokenTile : std::min<int64_t>(left, 4);
       for (int64_t r = block; r < block_end; ++r) {
         switch (tile) {
-          case 1: row_tile(std::integral_constant<int, 1>(), r, t0); break;
-          case 2: row_tile(std::integral_constant<int, 2>(), r, t0); break;
-          case 3: row_tile(std::integral_constant<int, 3>(), r, t0); break;
-          case 4: row_tile(std::integral_constant<int, 4>(), r, t0); break;
-          default: row_tile(std::integral_constant<int, kMaxTokenTile>(), r, t0); break;
+          case 1:
+            row_tile(std::integral_constant<int, 1>(), r, t0);
+            break;
+          case 2:
+            row_tile(std::integral_constant<int, 2>(), r, t0);
+            break;
+          case 3:
+            row_tile(std::integral_constant<int, 3>(), r, t0);
+            break;
+          case 4:
+            row_tile(std::integral_constant<int, 4>(), r, t0);
+            break;
+          default:
+            row_tile(std::integral_constant<int, kMaxTokenTile>(), r, t0);
+            break;
         }
       }
       t0 += tile;
@@ -579,10 +620,17 @@ HWY_INLINE void TiledRows(int64_t begin, int64_t end, int64_t n_tokens, const Ro
   }
 }
 
+// Weights stream from memory once per token; hardware prefetchers stop at 4 KiB page boundaries
+// (model files are mapped with small pages), so the next row is requested while this one runs.
+HWY_INLINE void PrefetchRow(const uint8_t* row, uint64_t bytes) {
+  for (uint64_t offset = 0; offset < bytes; offset += 64) hwy::Prefetch(row + offset);
+}
+
 bool Matmul(const MatrixView& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool) {
   if (w.type == TensorType::kF32 || w.type == TensorType::kF16 || w.type == TensorType::kBF16) {
     parallel_for(pool, w.rows, kRowGranule, [&](int64_t begin, int64_t end) {
       TiledRows(begin, end, n_tokens, [&](auto tile, int64_t r, int64_t t0) {
+        if (t0 == 0 && r + 1 < end) PrefetchRow(w.data + (r + 1) * w.row_bytes, w.row_bytes);
         FloatRowTile<decltype(tile)::value>(w.type, w.data + r * w.row_bytes, w.cols,
                                             x + t0 * w.cols, y + t0 * w.rows + r, w.rows);
       });
@@ -596,8 +644,26 @@ bool Matmul(const MatrixView& w, const float* x, int64_t n_tokens, float* y, Thr
     // Workers must read the caller's buffers: naming a thread_local in the lambda would not.
     const QuantizedActivations& xq = buffers;
     quantize_activations(x, n_tokens, w.cols, buffers);
+#if HWY_TARGET == HWY_AVX3_DL
+    const int max_tile = static_cast<int>(std::min<int64_t>(n_tokens, kMaxTokenTile));
+    if (avx512_vnni::has_row_tile(w.type, max_tile) && avx512_vnni::cpu_has_avx512_vnni()) {
+      thread_local std::vector<int8_t> reordered_buffer;
+      avx512_vnni::prepare(w.type, xq, reordered_buffer);
+      const std::vector<int8_t>& reordered = reordered_buffer;
+      const int64_t n_blocks = w.cols / kActivationBlock;
+      parallel_for(pool, w.rows, kRowGranule, [&](int64_t begin, int64_t end) {
+        TiledRows(begin, end, n_tokens, [&](auto tile, int64_t r, int64_t t0) {
+          if (t0 == 0 && r + 1 < end) PrefetchRow(w.data + (r + 1) * w.row_bytes, w.row_bytes);
+          avx512_vnni::row_tile(w.type, decltype(tile)::value, w.data + r * w.row_bytes, n_blocks,
+                                xq, reordered, t0, y + t0 * w.rows + r, w.rows);
+        });
+      });
+      return true;
+    }
+#endif
     parallel_for(pool, w.rows, kRowGranule, [&](int64_t begin, int64_t end) {
       TiledRows(begin, end, n_tokens, [&](auto tile, int64_t r, int64_t t0) {
+        if (t0 == 0 && r + 1 < end) PrefetchRow(w.data + (r + 1) * w.row_bytes, w.row_bytes);
         QuantRowTile<decltype(tile)::value>(w.type, w.data + r * w.row_bytes, w.cols, xq, t0,
                                             y + t0 * w.rows + r, w.rows);
       });
@@ -608,7 +674,9 @@ bool Matmul(const MatrixView& w, const float* x, int64_t n_tokens, float* y, Thr
   return false;
 }
 
-void FillMatmul(KernelSet* set) { set->matmul = &Matmul; }
+void FillMatmul(KernelSet* set) {
+  set->matmul = &Matmul;
+}
 
 }  // namespace HWY_NAMESPACE
 }  // namespace edgelm::kernels
@@ -619,7 +687,9 @@ namespace edgelm::kernels {
 
 HWY_EXPORT(FillMatmul);
 
-void fill_matmul_kernels(KernelSet* set) { HWY_DYNAMIC_DISPATCH(FillMatmul)(set); }
+void fill_matmul_kernels(KernelSet* set) {
+  HWY_DYNAMIC_DISPATCH(FillMatmul)(set);
+}
 
 }  // namespace edgelm::kernels
 #endif

@@ -1,4 +1,5 @@
-// Context: the KV cache, the scratch buffers, and decode() driving the layers batch by batch.
+// Context: the KV cache of one sequence, and decode() / embed() driving the forward pass batch by
+// batch.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -6,6 +7,7 @@
 #include <string>
 
 #include "edgelm/model.h"
+#include "model/forward.h"
 #include "model/weights.h"
 
 namespace edgelm::model {
@@ -19,30 +21,23 @@ Context::Context(const Model& model, const ContextOptions& options, int32_t n_ct
     : model_(model),
       hp_(model.hparams()),
       n_ctx_(n_ctx),
-      n_batch_(std::min(options.n_batch, n_ctx)),
-      pool_(options.n_threads) {
+      n_batch_(std::min(options.n_batch, n_ctx)) {
   const detail::Weights& w = model.weights();
   if (w.rope_freqs != nullptr) {
     rope_factors_ = w.rope_freqs;
   } else if (hp_.rope_scaling == RopeScaling::kLongRope) {
     rope_factors_ = n_ctx_ > hp_.rope_n_ctx_orig ? w.rope_factors_long : w.rope_factors_short;
   }
-  const auto batch = static_cast<size_t>(n_batch_);
-  const int64_t q_dim = static_cast<int64_t>(hp_.n_head) * hp_.head_dim;
   const int64_t kv_dim = static_cast<int64_t>(hp_.n_head_kv) * hp_.head_dim;
   layer_cache_size_ = static_cast<int64_t>(n_ctx_) * kv_dim;
   k_cache_.resize(static_cast<size_t>(layer_cache_size_ * hp_.n_layer));
   v_cache_.resize(k_cache_.size());
-  x_.resize(batch * hp_.n_embd);
-  xn_.resize(batch * hp_.n_embd);
-  q_.resize(batch * q_dim);
-  if (hp_.fused_qkv) qkv_.resize(batch * (q_dim + 2 * kv_dim));
-  attn_out_.resize(batch * q_dim);
-  proj_.resize(batch * hp_.n_embd);
-  gate_.resize(batch * hp_.n_ff * (hp_.fused_gate_up ? 2 : 1));
-  if (!hp_.fused_gate_up) up_.resize(batch * hp_.n_ff);
-  logits_.resize(static_cast<size_t>(hp_.n_vocab));
   last_hidden_.resize(static_cast<size_t>(hp_.n_embd));
+  if (!options.cache_only) {
+    forward_ = std::make_unique<detail::Forward>(model, n_batch_, options.n_threads,
+                                                 options.matmul_observer);
+    logits_.resize(static_cast<size_t>(hp_.n_vocab));
+  }
 }
 
 Context::~Context() = default;
@@ -77,13 +72,13 @@ Result<std::unique_ptr<Context>> Context::create(const Model& model,
   }
 }
 
-Result<std::span<const float>> Context::decode(std::span<const int32_t> tokens, bool all_logits) {
+Status Context::check_tokens(std::span<const int32_t> tokens, const std::string& what) const {
   if (tokens.empty()) {
-    return make_error(ErrorCode::kInvalidArgument, "decode: no tokens");
+    return make_error(ErrorCode::kInvalidArgument, what + "no tokens");
   }
   for (size_t i = 0; i < tokens.size(); ++i) {
     if (tokens[i] < 0 || tokens[i] >= hp_.n_vocab) {
-      return make_error(ErrorCode::kInvalidArgument, "decode: token " + std::to_string(i) +
+      return make_error(ErrorCode::kInvalidArgument, what + "token " + std::to_string(i) +
                                                          " has id " + std::to_string(tokens[i]) +
                                                          ", outside the vocabulary [0, " +
                                                          std::to_string(hp_.n_vocab) + ")");
@@ -91,55 +86,83 @@ Result<std::span<const float>> Context::decode(std::span<const int32_t> tokens, 
   }
   if (tokens.size() > static_cast<size_t>(n_ctx_ - n_past_)) {
     return make_error(ErrorCode::kContextFull,
-                      "decode: " + std::to_string(tokens.size()) + " tokens do not fit after " +
+                      what + std::to_string(tokens.size()) + " tokens do not fit after " +
                           std::to_string(n_past_) + " of " + std::to_string(n_ctx_) + " positions");
   }
+  return {};
+}
+
+void Context::run(std::span<const int32_t> tokens, bool all_logits, float* logits_out,
+                  double* hidden_sum) {
+  const size_t n_vocab = static_cast<size_t>(hp_.n_vocab);
+  const auto n_embd = static_cast<size_t>(hp_.n_embd);
+  for (size_t start = 0; start < tokens.size(); start += static_cast<size_t>(n_batch_)) {
+    const auto batch = tokens.subspan(start, std::min<size_t>(n_batch_, tokens.size() - start));
+    const auto n_rows = static_cast<int32_t>(batch.size());
+    const bool last_batch = start + batch.size() == tokens.size();
+    // Rows whose head runs: every row for hidden sums or all logits, else the call's last row.
+    std::span<const int32_t> out_rows;
+    float* out = nullptr;
+    if (hidden_sum != nullptr || all_logits) {
+      out_rows = forward_->row_range(0, n_rows);
+      if (logits_out != nullptr) out = logits_out + start * n_vocab;
+    } else if (last_batch) {
+      out_rows = forward_->row_range(n_rows - 1, 1);
+      out = logits_out;
+    }
+    const detail::Segment segment{this, 0, n_rows};
+    forward_->run(batch, std::span(&segment, 1), out_rows, out);
+    if (hidden_sum != nullptr) {
+      const std::span<const float> hidden = forward_->out_hidden();
+      for (size_t i = 0; i < hidden.size(); ++i) hidden_sum[i % n_embd] += hidden[i];
+    }
+  }
+}
+
+Result<std::span<const float>> Context::decode(std::span<const int32_t> tokens, bool all_logits) {
+  if (cache_only()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "decode: a cache_only context is evaluated by a BatchDecoder");
+  }
+  EDGELM_CHECK(check_tokens(tokens, "decode: "));
   const size_t n_vocab = static_cast<size_t>(hp_.n_vocab);
   const size_t n_out = all_logits ? tokens.size() : 1;
   if (logits_.size() < n_out * n_vocab) logits_.resize(n_out * n_vocab);
-
-  for (size_t start = 0; start < tokens.size(); start += static_cast<size_t>(n_batch_)) {
-    const auto batch = tokens.subspan(start, std::min<size_t>(n_batch_, tokens.size() - start));
-    const bool last_batch = start + batch.size() == tokens.size();
-    float* out =
-        all_logits ? logits_.data() + start * n_vocab : (last_batch ? logits_.data() : nullptr);
-    eval_batch(batch, out, all_logits);
-  }
+  run(tokens, all_logits, logits_.data(), nullptr);
   return std::span<const float>(logits_.data(), n_out * n_vocab);
 }
 
-void Context::eval_batch(std::span<const int32_t> tokens, float* logits_out, bool all_logits) {
-  const detail::Weights& w = model_.weights();
-  const auto n_tokens = static_cast<int32_t>(tokens.size());
-  const int64_t n_embd = hp_.n_embd;
-  pos0_ = n_past_;
+Result<std::vector<float>> Context::embed(std::span<const int32_t> tokens, Pooling pooling) {
+  if (cache_only()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "embed: a cache_only context is evaluated by a BatchDecoder");
+  }
+  EDGELM_CHECK(check_tokens(tokens, "embed: "));
+  if (pooling == Pooling::kLast) {
+    run(tokens, false, nullptr, nullptr);
+    return last_hidden_;
+  }
+  std::vector<double> sum(static_cast<size_t>(hp_.n_embd), 0.0);
+  run(tokens, false, nullptr, sum.data());
+  std::vector<float> mean(sum.size());
+  for (size_t i = 0; i < sum.size(); ++i) {
+    mean[i] = static_cast<float>(sum[i] / static_cast<double>(tokens.size()));
+  }
+  return mean;
+}
 
-  for (int32_t t = 0; t < n_tokens; ++t) {
-    float* row = x_.data() + t * n_embd;
-    kernels::get_row(w.token_embd, tokens[static_cast<size_t>(t)], row);
-    if (hp_.embd_scale != 1.0f) {
-      for (int64_t i = 0; i < n_embd; ++i) row[i] *= hp_.embd_scale;
-    }
+Result<std::vector<float>> embed(const Model& model, std::span<const int32_t> tokens,
+                                 Pooling pooling, int n_threads) {
+  if (tokens.empty()) return make_error(ErrorCode::kInvalidArgument, "embed: no tokens");
+  if (tokens.size() > static_cast<size_t>(INT32_MAX)) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "embed: " + std::to_string(tokens.size()) + " tokens are too many");
   }
-  for (int32_t il = 0; il < hp_.n_layer; ++il) eval_layer(il, n_tokens);
-  n_past_ += n_tokens;
-
-  // Logits only for the rows asked for: every token, or just the last one of the call.
-  const int32_t first_out = all_logits ? 0 : n_tokens - 1;
-  const int32_t n_out = n_tokens - first_out;
-  for (int32_t t = first_out; t < n_tokens; ++t) {
-    kernels::rms_norm(x_.data() + t * n_embd, w.output_norm, n_embd, hp_.rms_eps,
-                      xn_.data() + (t - first_out) * n_embd);
-  }
-  std::copy_n(xn_.data() + (n_out - 1) * n_embd, n_embd, last_hidden_.data());
-  if (logits_out == nullptr) return;
-  kernels::matmul(w.output, xn_.data(), n_out, logits_out, &pool_);
-  if (hp_.final_softcap > 0.0f) {
-    const float cap = hp_.final_softcap;
-    for (int64_t i = 0; i < n_out * static_cast<int64_t>(hp_.n_vocab); ++i) {
-      logits_out[i] = cap * std::tanh(logits_out[i] / cap);
-    }
-  }
+  ContextOptions options;
+  options.n_ctx = static_cast<int32_t>(tokens.size());
+  options.n_threads = n_threads;
+  EDGELM_TRY(std::unique_ptr<Context> context, Context::create(model, options));
+  return context->embed(tokens, pooling);
 }
 
 void Context::truncate(int32_t n_keep) {

@@ -28,8 +28,8 @@ class Forward {
   int32_t max_rows() const { return max_rows_; }
   // Row indices first .. first + count - 1 (count <= max_rows), for out_rows.
   std::span<const int32_t> row_range(int32_t first, int32_t count) const {
-    return std::span<const int32_t>(row_index_).subspan(static_cast<size_t>(first),
-                                                        static_cast<size_t>(count));
+    return std::span<const int32_t>(row_index_)
+        .subspan(static_cast<size_t>(first), static_cast<size_t>(count));
   }
 
   // Evaluates `tokens` (the segments' rows stacked in order; at most max_rows, checked by the
@@ -41,7 +41,9 @@ class Forward {
            std::span<const int32_t> out_rows, float* logits_out);
 
   // [out_rows.size()][n_embd] from the last run().
-  std::span<const float> out_hidden() const { return {xn_.data(), n_out_ * static_cast<size_t>(n_embd_)}; }
+  std::span<const float> out_hidden() const {
+    return {xn_.data(), n_out_ * static_cast<size_t>(n_embd_)};
+  }
 
  private:
   struct LayerNames {  // GGUF names reported to the matmul observer
@@ -50,8 +52,8 @@ class Forward {
 
   void attention_block(int32_t il, std::span<const Segment> segments, int32_t n_rows);
   void ffn_block(int32_t il, int32_t n_rows);
-  void matmul(const kernels::MatrixView& w, const std::string& name, const float* x,
-              int32_t n_rows, float* y);
+  void matmul(const kernels::MatrixView& w, const std::string& name, const float* x, int32_t n_rows,
+              float* y);
 
   const Model& model_;
   const HParams& hp_;

@@ -6,8 +6,8 @@
 
 namespace edgelm::model {
 
-Model::Model(format::GgufFile&& file, HParams hparams)
-    : file_(std::move(file)), hparams_(std::move(hparams)) {}
+Model::Model(format::GgufFile&& file, HParams hparams, std::shared_ptr<const void> owner)
+    : owner_(std::move(owner)), file_(std::move(file)), hparams_(std::move(hparams)) {}
 
 Model::~Model() = default;
 
@@ -25,12 +25,25 @@ Result<std::unique_ptr<Model>> Model::load(const std::filesystem::path& path,
   return model;
 }
 
-Result<std::unique_ptr<Model>> Model::from_gguf(format::GgufFile&& file) {
+Result<std::unique_ptr<Model>> Model::from_gguf(format::GgufFile&& file,
+                                                std::shared_ptr<const void> owner) {
   EDGELM_TRY(HParams hparams, read_hparams(file));
-  std::unique_ptr<Model> model(new Model(std::move(file), std::move(hparams)));
-  // The views point into model->file_, which owns the (mapped) bytes for the model's lifetime.
+  std::unique_ptr<Model> model(new Model(std::move(file), std::move(hparams), std::move(owner)));
+  // The views point into model->file_, which owns the (mapped) bytes for the model's lifetime, or
+  // into the bytes model->owner_ keeps alive.
   EDGELM_TRY(model->weights_, detail::load_weights(model->file_, model->hparams_));
   return model;
+}
+
+Result<std::unique_ptr<Model>> Model::from_memory(std::span<const uint8_t> bytes,
+                                                  std::shared_ptr<const void> owner) {
+  if (owner == nullptr) {
+    return make_error(
+        ErrorCode::kInvalidArgument,
+        "model from memory: no owner keeps the " + std::to_string(bytes.size()) + " bytes alive");
+  }
+  EDGELM_TRY(format::GgufFile file, format::GgufFile::parse(bytes));
+  return from_gguf(std::move(file), std::move(owner));
 }
 
 }  // namespace edgelm::model

@@ -4,6 +4,10 @@
 #include <cstdlib>
 
 #include "edgelm/gguf.h"
+#include "edgelm/quantize.h"
+#include "edgelm/security/encryption.h"
+#include "edgelm/security/keys.h"
+#include "edgelm/security/model_signing.h"
 
 namespace edgelm::runtime {
 namespace fs = std::filesystem;
@@ -27,6 +31,46 @@ Result<fs::path> model_in_directory(const fs::path& dir) {
     if (is_runnable_model(f)) return f;
   }
   return make_error(ErrorCode::kNotFound, "no loadable .gguf model with tensors in '" + dir.string() + "'");
+}
+
+// config.quant_bits: wider weights are quantized at load (see tools::recipe_for_quant_bits);
+// narrower tensors keep their type.
+Result<std::unique_ptr<model::Model>> quantize_at_load(const format::GgufFile& file, int quant_bits,
+                                                       int n_threads) {
+  tools::QuantizeOptions options;
+  EDGELM_TRY(options.recipe, tools::recipe_for_quant_bits(quant_bits));
+  options.n_threads = n_threads;
+  EDGELM_TRY(auto bytes, tools::quantize_model_to_bytes(file, options));
+  auto owner = std::make_shared<std::vector<uint8_t>>(std::move(bytes));
+  return model::Model::from_memory(*owner, owner);
+}
+
+Result<std::unique_ptr<model::Model>> load_model(const fs::path& path, const Config& config) {
+  const bool check_signature = config.require_signature || !config.trusted_keys.empty();
+  security::TrustPolicy policy;
+  if (check_signature) {
+    std::vector<fs::path> keys(config.trusted_keys.begin(), config.trusted_keys.end());
+    EDGELM_TRY(policy, security::TrustPolicy::from_key_files(keys, config.require_signature));
+  }
+  if (security::is_encrypted_file(path)) {
+    // The signature covers the file as stored (encrypted); plaintext lives only in locked memory.
+    if (check_signature) EDGELM_CHECK(security::verify_model(path, policy));
+    EDGELM_TRY(auto key, security::resolve_secret_key(config.key_file));
+    EDGELM_TRY(auto plain, security::decrypt_to_memory(path, key));
+    auto owner = std::make_shared<security::SecureBuffer>(std::move(plain));
+    if (config.quant_bits != 0) {
+      EDGELM_TRY(auto file, format::GgufFile::parse(owner->bytes()));
+      return quantize_at_load(file, config.quant_bits, config.resolved_threads());
+    }
+    return model::Model::from_memory(owner->bytes(), owner);
+  }
+  format::GgufOpenOptions open_options;
+  open_options.use_mmap = config.use_mmap;
+  EDGELM_TRY(auto file, format::GgufFile::open(path, open_options));
+  // Check the bytes that will run, before any tensor is used.
+  if (check_signature) EDGELM_CHECK(security::verify_model_bytes(path, file.bytes(), policy));
+  if (config.quant_bits != 0) return quantize_at_load(file, config.quant_bits, config.resolved_threads());
+  return model::Model::from_gguf(std::move(file));
 }
 
 }  // namespace
@@ -64,9 +108,7 @@ Result<std::unique_ptr<Engine>> Engine::load(const fs::path& path, const Config&
   std::unique_ptr<Engine> engine(new Engine());
   engine->path_ = path;
   engine->config_ = config;
-  model::LoadOptions load_options;
-  load_options.use_mmap = config.use_mmap;
-  EDGELM_TRY(engine->model_, model::Model::load(path, load_options));
+  EDGELM_TRY(engine->model_, load_model(path, config));
   EDGELM_TRY(engine->tokenizer_, tokenizer::Tokenizer::from_gguf(engine->model_->gguf()));
   EDGELM_TRY(std::string source, engine->model_->gguf().get_string_or("tokenizer.chat_template", ""));
   const auto& tok = *engine->tokenizer_;
@@ -79,9 +121,9 @@ Result<std::vector<int32_t>> Engine::tokenize(std::string_view text, bool add_sp
   return tokenizer_->encode(text, add_special, /*parse_special=*/true);
 }
 
-Result<std::string> Engine::render_chat(const nlohmann::json& messages, bool add_generation_prompt) const {
+Result<std::string> Engine::render_chat(const nlohmann::ordered_json& messages, bool add_generation_prompt) const {
   const auto& tok = *tokenizer_;
-  nlohmann::json extra = {
+  nlohmann::ordered_json extra = {
       {"bos_token", tok.bos() >= 0 ? tok.token_to_piece(tok.bos(), true) : ""},
       {"eos_token", tok.eos() >= 0 ? tok.token_to_piece(tok.eos(), true) : ""},
   };

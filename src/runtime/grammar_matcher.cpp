@@ -16,6 +16,7 @@ namespace edgelm::runtime {
 namespace {
 
 constexpr size_t kMaxStacks = 4096;         // ambiguity limit per position
+constexpr size_t kMaxExpansion = 1 << 20;   // items one expansion may visit
 constexpr size_t kMaxVocabBytes = 1 << 28;  // total token text, against absurd vocabularies
 
 struct StackNode {
@@ -89,6 +90,59 @@ class NodeArena {
   std::vector<std::unique_ptr<StackNode[]>> chunks_;
   size_t chunk_ = 0, used_ = 0;
   std::vector<const StackNode*> table_;
+  size_t count_ = 0;
+};
+
+// Set of (position, tail) pairs already expanded in one expand() call, so alternatives that
+// reach the same item (e.g. `a ::= b | b`, nested) are expanded once, not exponentially often.
+// Clearing is O(1): entries from older epochs count as empty.
+class VisitedSet {
+ public:
+  void clear() {
+    if (++epoch_ == 0) {  // wrapped: stale stamps could now look current
+      for (Slot& slot : slots_) slot.epoch = 0;
+      epoch_ = 1;
+    }
+    count_ = 0;
+  }
+  size_t size() const { return count_; }
+
+  // True when newly inserted.
+  bool insert(uint32_t pos, const StackNode* tail) {
+    if ((count_ + 1) * 2 > slots_.size()) grow();
+    for (size_t i = hash(pos, tail) & (slots_.size() - 1);; i = (i + 1) & (slots_.size() - 1)) {
+      Slot& slot = slots_[i];
+      if (slot.epoch != epoch_) {
+        slot = {pos, epoch_, tail};
+        ++count_;
+        return true;
+      }
+      if (slot.pos == pos && slot.tail == tail) return false;
+    }
+  }
+
+ private:
+  struct Slot {
+    uint32_t pos = 0;
+    uint32_t epoch = 0;
+    const StackNode* tail = nullptr;
+  };
+  static size_t hash(uint32_t pos, const StackNode* tail) {
+    const uint64_t h =
+        reinterpret_cast<uintptr_t>(tail) * 0x9e3779b97f4a7c15ull ^ (pos * 0xff51afd7ed558ccdull);
+    return static_cast<size_t>(h ^ (h >> 29));
+  }
+  void grow() {
+    std::vector<Slot> old(slots_.empty() ? 64 : slots_.size() * 2);
+    old.swap(slots_);
+    count_ = 0;  // fresh slots have epoch 0, which is never current
+    for (const Slot& slot : old) {
+      if (slot.epoch == epoch_) insert(slot.pos, slot.tail);
+    }
+  }
+
+  std::vector<Slot> slots_;
+  uint32_t epoch_ = 1;
   size_t count_ = 0;
 };
 
@@ -179,6 +233,7 @@ struct GrammarMatcher::Impl {
 
   // Reused buffers.
   std::vector<std::pair<uint32_t, const StackNode*>> work;
+  VisitedSet visited;
   bool overflow = false;
 
   // Mask memo, valid during one allowed_tokens() call: a lazily built automaton whose states are
@@ -259,10 +314,16 @@ struct GrammarMatcher::Impl {
   // Adds to `out` every stack reachable from (pos, next) without consuming input.
   void expand(uint32_t pos, const StackNode* next, std::vector<const StackNode*>& out) {
     work.clear();
+    visited.clear();
     work.push_back({pos, next});
     while (!work.empty()) {
       auto [p, tail] = work.back();
       work.pop_back();
+      if (!visited.insert(p, tail)) continue;
+      if (visited.size() > kMaxExpansion) {
+        overflow = true;
+        return;
+      }
       const GrammarElement& e = elements[p];
       switch (e.kind) {
         case GrammarElement::Kind::kEnd:
@@ -384,7 +445,7 @@ struct GrammarMatcher::Impl {
       }
     }
     normalize(out);
-    if (out.size() > kMaxStacks) {
+    if (overflow || out.size() > kMaxStacks) {
       overflow = true;
       out.clear();
     }

@@ -297,6 +297,7 @@ class GrammarCompiler {
       return {};
     }
     ++pos_;
+    if (item.empty()) return {};  // "" repeated is still nothing
 
     Sequence unit = item;
     if (unit.size() > 1) {  // a multi-character literal repeats as a whole

@@ -1,6 +1,10 @@
 // JSON schema -> GBNF, for OpenAI-style structured outputs.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -15,7 +19,9 @@ using json = nlohmann::ordered_json;
 
 constexpr size_t kMaxSchemaBytes = 1 << 20;
 constexpr int kMaxDepth = 64;
-constexpr uint64_t kMaxCount = 1000;  // minItems/maxItems/minLength/maxLength bound
+constexpr uint64_t kMaxCount = 1000;
+constexpr double kMaxBound = 1e15;  // integer bounds we enforce digit by digit  //
+                                    // minItems/maxItems/minLength/maxLength bound
 
 // Shared building blocks. `space` allows a little formatting but bounded, so a sampler cannot
 // wander off into endless whitespace.
@@ -378,19 +384,98 @@ class SchemaConverter {
     return "\"\\\"\" char" + count + " \"\\\"\" " + use("space");
   }
 
+  // Integers with optional bounds (minimum / maximum / exclusiveMinimum / exclusiveMaximum),
+  // enforced digit by digit.
   Result<std::string> visit_integer(const json& schema, const std::string& path) {
-    for (const char* key : {"maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"}) {
-      if (schema.contains(key))
-        return unsupported(path, std::string("'") + key + "' on an integer");
+    if (schema.contains("multipleOf")) return unsupported(path, "'multipleOf' on an integer");
+    std::optional<int64_t> lo, hi;
+    for (const char* key : {"minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"}) {
+      auto it = schema.find(key);
+      if (it == schema.end()) continue;
+      if (!it->is_number()) return invalid(path + "/" + key, "must be a number");
+      const double v = it->get<double>();
+      if (!(std::fabs(v) <= kMaxBound)) {
+        return unsupported(path + "/" + key, "bounds beyond +-10^15 on an integer");
+      }
+      const std::string k = key;
+      if (k == "minimum") lo = std::max(lo.value_or(INT64_MIN), static_cast<int64_t>(std::ceil(v)));
+      if (k == "exclusiveMinimum") {
+        lo = std::max(lo.value_or(INT64_MIN), static_cast<int64_t>(std::floor(v)) + 1);
+      }
+      if (k == "maximum")
+        hi = std::min(hi.value_or(INT64_MAX), static_cast<int64_t>(std::floor(v)));
+      if (k == "exclusiveMaximum") {
+        hi = std::min(hi.value_or(INT64_MAX), static_cast<int64_t>(std::ceil(v)) - 1);
+      }
     }
-    auto minimum = schema.find("minimum");
-    if (minimum == schema.end()) return use("integer");
-    if (!minimum->is_number()) return invalid(path + "/minimum", "must be a number");
-    const double lo = minimum->get<double>();
-    use("space");
-    if (lo == 0) return std::string("([0] | [1-9] [0-9]{0,15}) space");
-    if (lo == 1) return std::string("[1-9] [0-9]{0,15} space");
-    return unsupported(path + "/minimum", "only minimum 0 or 1 is supported on integers");
+    if (!lo && !hi) return use("integer");
+    if (lo && hi && *lo > *hi) return invalid(path, "no integer satisfies the bounds");
+    const std::string space = use("space");
+    std::string body;
+    if (lo && *lo >= 0) {
+      body = nonnegative_range(static_cast<uint64_t>(*lo), to_unsigned(hi));
+    } else if (hi && *hi < 0) {
+      body = "\"-\" " +
+             nonnegative_range(static_cast<uint64_t>(-*hi), lo ? to_unsigned(-*lo) : std::nullopt);
+    } else {  // the range straddles zero
+      const std::string negative = lo ? nonnegative_range(1, static_cast<uint64_t>(-*lo))
+                                      : nonnegative_range(1, std::nullopt);
+      body = "\"-\" " + negative + " | " + nonnegative_range(0, to_unsigned(hi));
+    }
+    return "(" + body + ") " + space;
+  }
+
+  static std::optional<uint64_t> to_unsigned(std::optional<int64_t> v) {
+    if (!v) return std::nullopt;
+    return static_cast<uint64_t>(*v);
+  }
+
+  // Equal-length digit strings a <= b: every digit string of that length in [a, b].
+  static std::string same_length_range(const std::string& a, const std::string& b) {
+    auto cls = [](char x, char y) {
+      return x == y ? std::string("[") + x + "]" : std::string("[") + x + "-" + y + "]";
+    };
+    if (a.size() == 1) return cls(a[0], b[0]);
+    if (a[0] == b[0]) return cls(a[0], a[0]) + " " + same_length_range(a.substr(1), b.substr(1));
+    const size_t rest = a.size() - 1;
+    const std::string zeros(rest, '0'), nines(rest, '9');
+    std::vector<std::string> alternatives;
+    char first_full = a[0], last_full = b[0];
+    if (a.substr(1) != zeros) {
+      alternatives.push_back(cls(a[0], a[0]) + " (" + same_length_range(a.substr(1), nines) + ")");
+      ++first_full;
+    }
+    const bool partial_top = b.substr(1) != nines;
+    if (partial_top) --last_full;
+    if (first_full <= last_full) {
+      alternatives.push_back(cls(first_full, last_full) + " [0-9]{" + std::to_string(rest) + "}");
+    }
+    if (partial_top) {
+      alternatives.push_back(cls(b[0], b[0]) + " (" + same_length_range(zeros, b.substr(1)) + ")");
+    }
+    std::string out;
+    for (const std::string& alt : alternatives) out += (out.empty() ? "" : " | ") + alt;
+    return "(" + out + ")";
+  }
+
+  // Decimal integers in [lo, hi] (hi absent: no upper bound, up to 16 digits), no leading zeros.
+  static std::string nonnegative_range(uint64_t lo, std::optional<uint64_t> hi) {
+    const size_t lo_digits = std::to_string(lo).size();
+    const size_t hi_digits = hi ? std::to_string(*hi).size() : lo_digits;
+    std::string out;
+    uint64_t power = 1;  // 10^(length-1)
+    for (size_t i = 1; i < lo_digits; ++i) power *= 10;
+    for (size_t length = lo_digits; length <= hi_digits; ++length, power *= 10) {
+      const uint64_t first = std::max(lo, length == 1 ? 0 : power);
+      const uint64_t last = hi ? std::min(*hi, power * 10 - 1) : power * 10 - 1;
+      if (first > last) continue;
+      out += (out.empty() ? "" : " | ") +
+             same_length_range(std::to_string(first), std::to_string(last));
+    }
+    if (!hi && lo_digits < 16) {
+      out += " | [1-9] [0-9]{" + std::to_string(lo_digits) + ",15}";
+    }
+    return "(" + out + ")";
   }
 
   const json& root_;

@@ -111,7 +111,7 @@ Result<GenerateResult> Session::generate(std::span<const int32_t> prompt, const 
   result.prompt_ms = ms_since(start);
 
   Sampler sampler(options.sampling);
-  for (int32_t t : prompt) EDGELM_CHECK(sampler.accept(t));
+  for (int32_t t : prompt) EDGELM_CHECK(sampler.accept(t, /*advance_grammar=*/false));
   tokenizer::StreamDecoder decoder(engine_.tokenizer(), /*render_special=*/false, /*continues_text=*/true);
   StopMatcher stops(options.stop);
   auto emit = [&](const std::string& text) {

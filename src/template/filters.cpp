@@ -237,8 +237,8 @@ bool call_filter(Interpreter& in, const std::string& name, const Value& operand,
   if (name == "tojson") {
     const int64_t indent = args.integer(0, "indent", -1);
     if (indent > 64) fail("indent too large");
-    result =
-        sized_string(to_json(operand, static_cast<int>(indent), args.keyword_flag("sort_keys", false)));
+    result = sized_string(
+        to_json(operand, static_cast<int>(indent), args.keyword_flag("sort_keys", false)));
     return true;
   }
   if (name == "default" || name == "d") {
@@ -481,7 +481,8 @@ bool call_filter(Interpreter& in, const std::string& name, const Value& operand,
         CallArgs filter_args;
         filter_args.positional.assign(call_args.positional.begin() + 1, call_args.positional.end());
         filter_args.keyword = call_args.keyword;
-        out.push_back(in.apply_filter(to_str(call_args.positional[0]), item, filter_args, Interpreter::kNested));
+        out.push_back(in.apply_filter(to_str(call_args.positional[0]), item, filter_args,
+                                      Interpreter::kNested));
       }
     }
     result = Value::new_list(std::move(out));

@@ -35,8 +35,8 @@ class Interpreter {
   void tick(uint64_t steps = 1);
   void check_size(size_t bytes) const;
   Value call(const Value& callee, CallArgs& args, size_t offset);
-  // Builtins that apply filters/tests by name (map, select, ...) pass kNested: their errors are then
-  // located at the calling expression by its own handler.
+  // Builtins that apply filters/tests by name (map, select, ...) pass kNested: their errors are
+  // then located at the calling expression by its own handler.
   static constexpr size_t kNested = static_cast<size_t>(-1);
   Value apply_filter(const std::string& name, const Value& operand, CallArgs& args, size_t offset);
   bool apply_test(const std::string& name, const Value& operand, CallArgs& args, size_t offset);

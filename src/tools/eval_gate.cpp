@@ -35,9 +35,11 @@ Result<GatePolicy> parse_gate_policy(std::string_view json_text) {
   try {
     j = nlohmann::json::parse(json_text);
   } catch (const nlohmann::json::exception& e) {
-    return make_error(ErrorCode::kInvalidFormat, std::string("gate policy: invalid JSON: ") + e.what());
+    return make_error(ErrorCode::kInvalidFormat,
+                      std::string("gate policy: invalid JSON: ") + e.what());
   }
-  if (!j.is_object()) return make_error(ErrorCode::kInvalidFormat, "gate policy: expected a JSON object");
+  if (!j.is_object())
+    return make_error(ErrorCode::kInvalidFormat, "gate policy: expected a JSON object");
   GatePolicy policy;
   for (const auto& [key, value] : j.items()) {
     const Threshold* threshold = nullptr;
@@ -49,7 +51,8 @@ Result<GatePolicy> parse_gate_policy(std::string_view json_text) {
                         "gate policy: unknown key '" + key + "' (valid: " + valid_keys() + ")");
     }
     if (!value.is_number()) {
-      return make_error(ErrorCode::kInvalidFormat, "gate policy: key '" + key + "' must be a number");
+      return make_error(ErrorCode::kInvalidFormat,
+                        "gate policy: key '" + key + "' must be a number");
     }
     policy.*(threshold->field) = value.get<double>();
   }
@@ -99,8 +102,7 @@ GateResult check_gate(const GatePolicy& policy, const EvalMetrics& m) {
         "--kl and --base");
   std::optional<double> drop;
   if (m.accuracy_base && m.accuracy_candidate) drop = *m.accuracy_base - *m.accuracy_candidate;
-  upper("max_accuracy_drop", policy.max_accuracy_drop, drop, "accuracy drop",
-        "--task and --base");
+  upper("max_accuracy_drop", policy.max_accuracy_drop, drop, "accuracy drop", "--task and --base");
   lower("min_accuracy", policy.min_accuracy, m.accuracy_candidate, "accuracy", "--task");
   return result;
 }

@@ -1,10 +1,11 @@
 // Evaluation output: JSON, a terminal table and an SVG size-versus-quality plot.
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <tuple>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "edgelm/eval.h"
 
@@ -25,11 +26,20 @@ std::string xml_escape(std::string_view s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -77,7 +87,8 @@ nlohmann::json eval_to_json(const std::vector<EvalEntry>& entries) {
     put(j, "base_accuracy", m.accuracy_base);
     if (e.gate) {
       nlohmann::json failures = nlohmann::json::array();
-      for (const auto& f : e.gate->failures) failures.push_back({{"threshold", f.threshold}, {"message", f.message}});
+      for (const auto& f : e.gate->failures)
+        failures.push_back({{"threshold", f.threshold}, {"message", f.message}});
       j["gate"] = {{"passed", e.gate->passed}, {"failures", failures}};
     }
     models.push_back(std::move(j));
@@ -86,13 +97,14 @@ nlohmann::json eval_to_json(const std::vector<EvalEntry>& entries) {
 }
 
 std::string eval_to_table(const std::vector<EvalEntry>& entries) {
-  std::string out = fmt::format("{:<36} {:>9} {:>10} {:>8} {:>9} {:>9} {:>7} {:>8} {:>5}\n", "model",
-                                "size MiB", "ppl", "dppl %", "mean KL", "p99 KL", "top-1", "accuracy",
-                                "gate");
+  std::string out =
+      fmt::format("{:<36} {:>9} {:>10} {:>8} {:>9} {:>9} {:>7} {:>8} {:>5}\n", "model", "size MiB",
+                  "ppl", "dppl %", "mean KL", "p99 KL", "top-1", "accuracy", "gate");
   for (const EvalEntry& e : entries) {
     const EvalMetrics& m = e.metrics;
     std::optional<double> dppl;
-    if (m.ppl_base && m.ppl_candidate) dppl = 100.0 * (*m.ppl_candidate - *m.ppl_base) / *m.ppl_base;
+    if (m.ppl_base && m.ppl_candidate)
+      dppl = 100.0 * (*m.ppl_candidate - *m.ppl_base) / *m.ppl_base;
     const std::string name = e.name + (e.is_base ? " (base)" : "");
     out += fmt::format("{:<36} {:>9.3f} {:>10} {:>8} {:>9} {:>9} {:>7} {:>8} {:>5}\n", name,
                        e.file_bytes / kMiB, cell(m.ppl_candidate, "{:.4f}"), cell(dppl, "{:+.2f}"),
@@ -121,8 +133,9 @@ Result<std::string> size_quality_svg(const std::vector<EvalEntry>& entries) {
     }
   }
   if (metric == nullptr) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "plot: no quality metric (perplexity, KL, accuracy) was measured for every model");
+    return make_error(
+        ErrorCode::kInvalidArgument,
+        "plot: no quality metric (perplexity, KL, accuracy) was measured for every model");
   }
   struct Point {
     double x, y;
@@ -142,8 +155,10 @@ Result<std::string> size_quality_svg(const std::vector<EvalEntry>& entries) {
     const double pad = hi > lo ? 0.08 * (hi - lo) : std::max(std::fabs(lo) * 0.1, 1e-3);
     return std::pair<double, double>(lo - pad, hi + pad);
   };
-  auto [x0, x1] = padded(xmin_it->x, xmax_it->x);
-  auto [y0, y1] = padded(ymin_it->y, ymax_it->y);
+  // Plain doubles: lambdas below capture them (clang 14 cannot capture structured bindings).
+  double x0 = 0, x1 = 0, y0 = 0, y1 = 0;
+  std::tie(x0, x1) = padded(xmin_it->x, xmax_it->x);
+  std::tie(y0, y1) = padded(ymin_it->y, ymax_it->y);
   x0 = std::max(x0, 0.0);
   if (metric->field != &EvalMetrics::ppl_candidate) y0 = std::max(y0, 0.0);
 
@@ -153,10 +168,12 @@ Result<std::string> size_quality_svg(const std::vector<EvalEntry>& entries) {
   const auto py = [&](double y) { return top + plot_h - (y - y0) / (y1 - y0) * plot_h; };
 
   std::string svg = fmt::format(
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\" "
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} "
+      "{1}\" "
       "font-family=\"sans-serif\" font-size=\"12\">\n"
       "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-      "<text x=\"{2}\" y=\"28\" font-size=\"16\" text-anchor=\"middle\">Model size versus quality</text>\n"
+      "<text x=\"{2}\" y=\"28\" font-size=\"16\" text-anchor=\"middle\">Model size versus "
+      "quality</text>\n"
       "<rect x=\"{3}\" y=\"{4}\" width=\"{5}\" height=\"{6}\" fill=\"none\" stroke=\"black\"/>\n",
       width, height, left + plot_w / 2, left, top, plot_w, plot_h);
   for (double t : ticks(x0, x1)) {
@@ -171,8 +188,9 @@ Result<std::string> size_quality_svg(const std::vector<EvalEntry>& entries) {
         "<text x=\"{3:.1f}\" y=\"{4:.1f}\" text-anchor=\"end\">{5:.4g}</text>\n",
         left, py(t), left + plot_w, left - 6, py(t) + 4, t);
   }
-  svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">file size (MiB)</text>\n",
-                     left + plot_w / 2, height - 25);
+  svg +=
+      fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">file size (MiB)</text>\n",
+                  left + plot_w / 2, height - 25);
   svg += fmt::format(
       "<text transform=\"translate(24 {:.1f}) rotate(-90)\" text-anchor=\"middle\">{}</text>\n",
       top + plot_h / 2, xml_escape(metric->label));

@@ -2,10 +2,9 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "edgelm/eval.h"
 
@@ -15,7 +14,8 @@ namespace {
 using nlohmann::json;
 
 Error line_error(size_t line, const std::string& what) {
-  return make_error(ErrorCode::kInvalidFormat, "validation set line " + std::to_string(line) + ": " + what);
+  return make_error(ErrorCode::kInvalidFormat,
+                    "validation set line " + std::to_string(line) + ": " + what);
 }
 
 std::string_view trim(std::string_view s) {
@@ -54,8 +54,8 @@ Result<TaskItem> parse_item(const json& j, size_t line) {
       }
       item.exact_match = value == "exact";
     } else {
-      return line_error(line, "unknown key \"" + key +
-                                  "\" (valid: prompt, answer, choices, label, match)");
+      return line_error(
+          line, "unknown key \"" + key + "\" (valid: prompt, answer, choices, label, match)");
     }
   }
   if (!j.contains("prompt")) return line_error(line, "missing \"prompt\"");
@@ -66,8 +66,9 @@ Result<TaskItem> parse_item(const json& j, size_t line) {
   if (item.is_choice()) {
     if (!j.contains("label")) return line_error(line, "\"choices\" needs a \"label\"");
     if (item.label >= static_cast<int32_t>(item.choices.size())) {
-      return line_error(line, "\"label\" " + std::to_string(item.label) + " is not an index of the " +
-                                  std::to_string(item.choices.size()) + " choices");
+      return line_error(line, "\"label\" " + std::to_string(item.label) +
+                                  " is not an index of the " + std::to_string(item.choices.size()) +
+                                  " choices");
     }
   } else if (trim(item.answer).empty()) {
     return line_error(line, "\"answer\" is empty");
@@ -109,8 +110,7 @@ class Scorer {
       r.generated = tok_.decode(out, false);
       const std::string_view text = trim(r.generated);
       // Stop as soon as the outcome is decided.
-      if (item.exact_match ? r.generated.find('\n') != std::string::npos &&
-                                 !text.empty()
+      if (item.exact_match ? r.generated.find('\n') != std::string::npos && !text.empty()
                            : text.size() >= answer.size()) {
         break;
       }
@@ -211,7 +211,8 @@ Result<TaskResult> task_accuracy(const model::Model& model, const tokenizer::Tok
     }
     longest = std::max(longest, p.prompt.size() + static_cast<size_t>(options.max_new_tokens));
     for (size_t c = 0; c < item.choices.size(); ++c) {
-      EDGELM_TRY(std::vector<int32_t> whole, tokenize_text(tokenizer, item.prompt + item.choices[c]));
+      EDGELM_TRY(std::vector<int32_t> whole,
+                 tokenize_text(tokenizer, item.prompt + item.choices[c]));
       const size_t first = std::max<size_t>(1, common_prefix(p.prompt, whole));
       if (first >= whole.size()) {
         return make_error(ErrorCode::kInvalidArgument, "eval: item " + std::to_string(i + 1) +

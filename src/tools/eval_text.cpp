@@ -103,8 +103,8 @@ class WindowRunner {
         // Row r of a slice predicts token start + r + 1; only slices holding a scored
         // prediction need every row's logits.
         const bool needed = stop >= w.first_scored;
-        const auto slice = tokens.subspan(static_cast<size_t>(start),
-                                          static_cast<size_t>(stop - start));
+        const auto slice =
+            tokens.subspan(static_cast<size_t>(start), static_cast<size_t>(stop - start));
         for (size_t m = 0; m < contexts_.size(); ++m) {
           EDGELM_TRY(logits[m], contexts_[m]->decode(slice, needed));
         }

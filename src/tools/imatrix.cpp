@@ -14,23 +14,6 @@ constexpr uint32_t kVersion = 1;
 constexpr std::string_view kSumSuffix = ".in_sum_sq";
 constexpr std::string_view kCountSuffix = ".in_count";
 
-using Observer = std::function<void(std::string_view, const float*, int64_t, int64_t)>;
-
-// The observer hook is being added to model::ContextOptions by the model layer; until a build has
-// it, collection reports kUnsupported instead of failing to compile.
-template <class Options>
-concept HasMatmulObserver = requires(Options& o, Observer f) { o.matmul_observer = f; };
-
-template <class Options>
-bool attach_observer(Options& options, Observer observer) {
-  if constexpr (HasMatmulObserver<Options>) {
-    options.matmul_observer = std::move(observer);
-    return true;
-  } else {
-    return false;
-  }
-}
-
 std::span<const uint8_t> as_bytes(const float* data, size_t n) {
   return {reinterpret_cast<const uint8_t*>(data), n * sizeof(float)};
 }
@@ -56,20 +39,23 @@ Result<std::vector<float>> read_f32(const format::GgufFile& file, const format::
 
 }  // namespace
 
-Status ImportanceMatrix::add(std::string_view tensor, const float* x, int64_t rows, int64_t n_cols) {
+Status ImportanceMatrix::add(std::string_view tensor, const float* x, int64_t rows,
+                             int64_t n_cols) {
   auto it = entries.find(tensor);
   if (it == entries.end()) {
     it = entries.emplace(std::string(tensor), Entry{}).first;
     it->second.sum_sq.assign(static_cast<size_t>(n_cols), 0.0);
   } else if (static_cast<int64_t>(it->second.sum_sq.size()) != n_cols) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "imatrix: tensor '" + std::string(tensor) + "' has " + std::to_string(n_cols) +
-                          " input columns, earlier " + std::to_string(it->second.sum_sq.size()));
+    return make_error(ErrorCode::kInvalidArgument, "imatrix: tensor '" + std::string(tensor) +
+                                                       "' has " + std::to_string(n_cols) +
+                                                       " input columns, earlier " +
+                                                       std::to_string(it->second.sum_sq.size()));
   }
   Entry& e = it->second;
   for (int64_t r = 0; r < rows; ++r) {
     const float* row = x + r * n_cols;
-    for (int64_t c = 0; c < n_cols; ++c) e.sum_sq[static_cast<size_t>(c)] += double{row[c]} * row[c];
+    for (int64_t c = 0; c < n_cols; ++c)
+      e.sum_sq[static_cast<size_t>(c)] += double{row[c]} * row[c];
   }
   e.count += rows;
   return {};
@@ -96,14 +82,17 @@ Status save_imatrix(const ImportanceMatrix& imatrix, const std::filesystem::path
   writer.set("edgelm.imatrix.version", format::GgufValue::u32(kVersion));
   writer.set("edgelm.imatrix.model", format::GgufValue::string(imatrix.model_name));
   writer.set("edgelm.imatrix.dataset", format::GgufValue::string(imatrix.dataset));
-  writer.set("edgelm.imatrix.n_tokens", format::GgufValue::u64(static_cast<uint64_t>(imatrix.n_tokens)));
+  writer.set("edgelm.imatrix.n_tokens",
+             format::GgufValue::u64(static_cast<uint64_t>(imatrix.n_tokens)));
   writer.set("edgelm.imatrix.n_ctx", format::GgufValue::u32(static_cast<uint32_t>(imatrix.n_ctx)));
   for (const auto& [name, e] : imatrix.entries) {
     std::vector<float> sums(e.sum_sq.begin(), e.sum_sq.end());
     const float count = static_cast<float>(e.count);
     EDGELM_CHECK(writer.add_tensor(name + std::string(kSumSuffix), TensorType::kF32,
-                                   {static_cast<uint64_t>(sums.size())}, as_bytes(sums.data(), sums.size())));
-    EDGELM_CHECK(writer.add_tensor(name + std::string(kCountSuffix), TensorType::kF32, {1}, as_bytes(&count, 1)));
+                                   {static_cast<uint64_t>(sums.size())},
+                                   as_bytes(sums.data(), sums.size())));
+    EDGELM_CHECK(writer.add_tensor(name + std::string(kCountSuffix), TensorType::kF32, {1},
+                                   as_bytes(&count, 1)));
   }
   return writer.write(path);
 }
@@ -111,7 +100,8 @@ Status save_imatrix(const ImportanceMatrix& imatrix, const std::filesystem::path
 Result<ImportanceMatrix> load_imatrix(const std::filesystem::path& path) {
   EDGELM_TRY(format::GgufFile file, format::GgufFile::open(path));
   EDGELM_TRY(std::string type, file.get_string_or("general.type", ""));
-  if (type != "imatrix") return bad_file(path, "general.type is '" + type + "', expected 'imatrix'");
+  if (type != "imatrix")
+    return bad_file(path, "general.type is '" + type + "', expected 'imatrix'");
   EDGELM_TRY(uint64_t version, file.get_uint("edgelm.imatrix.version"));
   if (version != kVersion) {
     return make_error(ErrorCode::kUnsupported, "imatrix '" + path.string() + "': version " +
@@ -130,7 +120,9 @@ Result<ImportanceMatrix> load_imatrix(const std::filesystem::path& path) {
     if (!ends_with(t.name, kSumSuffix)) return bad_file(path, "unexpected tensor '" + t.name + "'");
     const std::string name = t.name.substr(0, t.name.size() - kSumSuffix.size());
     const format::GgufTensorInfo* count_info = file.find_tensor(name + std::string(kCountSuffix));
-    if (count_info == nullptr) return bad_file(path, "tensor '" + t.name + "' has no '" + name + std::string(kCountSuffix) + "'");
+    if (count_info == nullptr)
+      return bad_file(path,
+                      "tensor '" + t.name + "' has no '" + name + std::string(kCountSuffix) + "'");
     EDGELM_TRY(std::vector<float> sums, read_f32(file, t, path));
     EDGELM_TRY(std::vector<float> count, read_f32(file, *count_info, path));
     if (count.size() != 1 || !(count[0] >= 1.0f) || !(count[0] < 9.0e18f)) {
@@ -138,7 +130,8 @@ Result<ImportanceMatrix> load_imatrix(const std::filesystem::path& path) {
     }
     ImportanceMatrix::Entry e;
     for (float s : sums) {
-      if (!std::isfinite(s) || s < 0.0f) return bad_file(path, "tensor '" + t.name + "' holds a negative or non-finite sum");
+      if (!std::isfinite(s) || s < 0.0f)
+        return bad_file(path, "tensor '" + t.name + "' holds a negative or non-finite sum");
       e.sum_sq.push_back(s);
     }
     e.count = static_cast<int64_t>(count[0]);
@@ -147,17 +140,13 @@ Result<ImportanceMatrix> load_imatrix(const std::filesystem::path& path) {
   return m;
 }
 
-bool imatrix_collection_supported() {
-  model::ContextOptions probe;
-  return attach_observer(probe, [](std::string_view, const float*, int64_t, int64_t) {});
-}
-
 Result<ImportanceMatrix> collect_imatrix(const model::Model& model, std::span<const int32_t> tokens,
                                          const ImatrixOptions& options) {
   if (options.n_ctx < 1) {
     return make_error(ErrorCode::kInvalidArgument, "imatrix: n_ctx must be >= 1");
   }
-  if (tokens.empty()) return make_error(ErrorCode::kInvalidArgument, "imatrix: no calibration tokens");
+  if (tokens.empty())
+    return make_error(ErrorCode::kInvalidArgument, "imatrix: no calibration tokens");
   ImportanceMatrix imatrix;
   imatrix.n_ctx = options.n_ctx;
   Status observed;
@@ -165,16 +154,10 @@ Result<ImportanceMatrix> collect_imatrix(const model::Model& model, std::span<co
   copts.n_ctx = options.n_ctx;
   copts.n_threads = std::max(1, options.n_threads);
   copts.n_batch = options.n_batch;
-  const bool attached = attach_observer(
-      copts, [&](std::string_view name, const float* x, int64_t n_tokens, int64_t n_cols) {
-        if (!observed) return;
-        observed = imatrix.add(name, x, n_tokens, n_cols);
-      });
-  if (!attached) {
-    return make_error(ErrorCode::kUnsupported,
-                      "imatrix: this build's model layer has no matmul observer "
-                      "(model::ContextOptions::matmul_observer)");
-  }
+  copts.matmul_observer = [&](std::string_view name, const float* x, int64_t n_rows,
+                              int64_t n_cols) {
+    if (observed) observed = imatrix.add(name, x, n_rows, n_cols);
+  };
   EDGELM_TRY(auto ctx, model::Context::create(model, copts));
   for (size_t start = 0; start < tokens.size(); start += static_cast<size_t>(options.n_ctx)) {
     const size_t n = std::min(tokens.size() - start, static_cast<size_t>(options.n_ctx));

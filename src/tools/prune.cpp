@@ -3,7 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
+#include <cstdlib>
 #include <numeric>
 #include <vector>
 
@@ -14,7 +14,7 @@
 namespace edgelm::tools {
 namespace {
 
-constexpr int32_t kBlockAlign = 32;   // keep n_ff a multiple of the 32-element block types
+constexpr int32_t kBlockAlign = 32;      // keep n_ff a multiple of the 32-element block types
 constexpr int32_t kGemma27BLayers = 62;  // its q·k scale depends on n_head (see model/gemma3.cpp)
 
 // A tensor dequantized to floats, row-major [rows][cols].
@@ -35,14 +35,16 @@ Result<Dense> load_dense(const format::GgufFile& file, const format::GgufTensorI
   for (int64_t r = 0; r < d.rows; ++r) {
     const Status s = tensor::dequantize_row(info.type, bytes.data() + r * row_bytes,
                                             d.v.data() + r * d.cols, d.cols);
-    if (!s) return make_error(s.error().code, "prune: tensor '" + info.name + "': " + s.error().message);
+    if (!s)
+      return make_error(s.error().code, "prune: tensor '" + info.name + "': " + s.error().message);
   }
   return d;
 }
 
 Result<Dense> load_dense(const format::GgufFile& file, const std::string& name) {
   const format::GgufTensorInfo* info = file.find_tensor(name);
-  if (info == nullptr) return make_error(ErrorCode::kNotFound, "prune: tensor '" + name + "' is missing");
+  if (info == nullptr)
+    return make_error(ErrorCode::kNotFound, "prune: tensor '" + name + "' is missing");
   return load_dense(file, *info);
 }
 
@@ -55,7 +57,8 @@ double row_norm_sq(const Dense& m, int64_t r) {
 std::vector<double> col_norms_sq(const Dense& m) {
   std::vector<double> s(static_cast<size_t>(m.cols), 0.0);
   for (int64_t r = 0; r < m.rows; ++r) {
-    for (int64_t c = 0; c < m.cols; ++c) s[static_cast<size_t>(c)] += double{m.row(r)[c]} * m.row(r)[c];
+    for (int64_t c = 0; c < m.cols; ++c)
+      s[static_cast<size_t>(c)] += double{m.row(r)[c]} * m.row(r)[c];
   }
   return s;
 }
@@ -64,37 +67,44 @@ std::vector<double> col_norms_sq(const Dense& m) {
 std::vector<int64_t> keep_top(const std::vector<double>& scores, int64_t n_keep) {
   std::vector<int64_t> order(scores.size());
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](int64_t a, int64_t b) { return scores[static_cast<size_t>(a)] > scores[static_cast<size_t>(b)]; });
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    return scores[static_cast<size_t>(a)] > scores[static_cast<size_t>(b)];
+  });
   order.resize(static_cast<size_t>(n_keep));
   std::sort(order.begin(), order.end());
   return order;
 }
 
-Result<std::vector<float>> imatrix_means(const ImportanceMatrix& imatrix, const std::string& name, int64_t n_cols) {
+Result<std::vector<float>> imatrix_means(const ImportanceMatrix& imatrix, const std::string& name,
+                                         int64_t n_cols) {
   std::vector<float> mean = imatrix.mean_sq(name);
   if (mean.empty()) {
-    return make_error(ErrorCode::kInvalidArgument, "prune: the importance matrix has no entry for '" + name + "'");
+    return make_error(ErrorCode::kInvalidArgument,
+                      "prune: the importance matrix has no entry for '" + name + "'");
   }
   if (static_cast<int64_t>(mean.size()) != n_cols) {
-    return make_error(ErrorCode::kInvalidArgument, "prune: importance matrix entry '" + name + "' has " +
-                                                       std::to_string(mean.size()) + " columns, the tensor " +
-                                                       std::to_string(n_cols) + " (collected on another model?)");
+    return make_error(ErrorCode::kInvalidArgument,
+                      "prune: importance matrix entry '" + name + "' has " +
+                          std::to_string(mean.size()) + " columns, the tensor " +
+                          std::to_string(n_cols) + " (collected on another model?)");
   }
   return mean;
 }
 
-std::string layer_name(int32_t il, const char* tensor) { return "blk." + std::to_string(il) + "." + tensor; }
+std::string layer_name(int32_t il, const char* tensor) {
+  return "blk." + std::to_string(il) + "." + tensor;
+}
 
 // Kept FFN channels of layer il.
-Result<std::vector<int64_t>> rank_ffn(const format::GgufFile& file, const model::HParams& hp, int32_t il,
-                                      int64_t n_keep, const ImportanceMatrix* imatrix) {
+Result<std::vector<int64_t>> rank_ffn(const format::GgufFile& file, const model::HParams& hp,
+                                      int32_t il, int64_t n_keep, const ImportanceMatrix* imatrix) {
   const int64_t n_ff = hp.n_ff;
   EDGELM_TRY(Dense down, load_dense(file, layer_name(il, "ffn_down.weight")));
   const std::vector<double> down_cols = col_norms_sq(down);
   std::vector<double> scores(static_cast<size_t>(n_ff));
   if (imatrix != nullptr) {
-    EDGELM_TRY(std::vector<float> act, imatrix_means(*imatrix, layer_name(il, "ffn_down.weight"), n_ff));
+    EDGELM_TRY(std::vector<float> act,
+               imatrix_means(*imatrix, layer_name(il, "ffn_down.weight"), n_ff));
     for (int64_t c = 0; c < n_ff; ++c) scores[c] = std::sqrt(double{act[c]} * down_cols[c]);
   } else {
     EDGELM_TRY(Dense up, load_dense(file, layer_name(il, "ffn_up.weight")));
@@ -112,16 +122,19 @@ Result<std::vector<int64_t>> rank_ffn(const format::GgufFile& file, const model:
 }
 
 // Kept KV groups of layer il.
-Result<std::vector<int64_t>> rank_groups(const format::GgufFile& file, const model::HParams& hp, int32_t il,
-                                         int64_t n_keep, const ImportanceMatrix* imatrix) {
-  const int64_t hd = hp.head_dim, q_dim = int64_t{hp.n_head} * hd, kv_dim = int64_t{hp.n_head_kv} * hd;
+Result<std::vector<int64_t>> rank_groups(const format::GgufFile& file, const model::HParams& hp,
+                                         int32_t il, int64_t n_keep,
+                                         const ImportanceMatrix* imatrix) {
+  const int64_t hd = hp.head_dim, q_dim = int64_t{hp.n_head} * hd,
+                kv_dim = int64_t{hp.n_head_kv} * hd;
   const int64_t group = hp.n_head / hp.n_head_kv;
   EDGELM_TRY(Dense wo, load_dense(file, layer_name(il, "attn_output.weight")));
   const std::vector<double> wo_cols = col_norms_sq(wo);
   std::vector<double> head_scores(static_cast<size_t>(hp.n_head), 0.0);
   std::vector<double> group_scores(static_cast<size_t>(hp.n_head_kv), 0.0);
   if (imatrix != nullptr) {
-    EDGELM_TRY(std::vector<float> act, imatrix_means(*imatrix, layer_name(il, "attn_output.weight"), q_dim));
+    EDGELM_TRY(std::vector<float> act,
+               imatrix_means(*imatrix, layer_name(il, "attn_output.weight"), q_dim));
     for (int64_t h = 0; h < hp.n_head; ++h) {
       double s = 0;
       for (int64_t j = h * hd; j < (h + 1) * hd; ++j) s += act[j] * wo_cols[j];
@@ -139,7 +152,8 @@ Result<std::vector<int64_t>> rank_groups(const format::GgufFile& file, const mod
     }
     for (int64_t g = 0; g < hp.n_head_kv; ++g) {
       double v_norm = 0;
-      for (int64_t r = v_row0 + g * hd; r < v_row0 + (g + 1) * hd; ++r) v_norm += row_norm_sq(wv, r);
+      for (int64_t r = v_row0 + g * hd; r < v_row0 + (g + 1) * hd; ++r)
+        v_norm += row_norm_sq(wv, r);
       double o_norms = 0;
       for (int64_t h = g * group; h < (g + 1) * group; ++h) {
         double s = 0;
@@ -177,7 +191,8 @@ void head_rows(const model::HParams& hp, const LayerPlan& plan, std::vector<int6
   }
 }
 
-Selection select_for(const std::string& name, const model::HParams& hp, const std::vector<LayerPlan>& plans) {
+Selection select_for(const std::string& name, const model::HParams& hp,
+                     const std::vector<LayerPlan>& plans) {
   Selection s;
   if (name.rfind("blk.", 0) != 0) return s;
   const size_t dot = name.find('.', 4);
@@ -186,7 +201,8 @@ Selection select_for(const std::string& name, const model::HParams& hp, const st
   if (il < 0 || il >= static_cast<int32_t>(plans.size())) return s;
   const std::string tensor = name.substr(dot + 1);
   const LayerPlan& plan = plans[static_cast<size_t>(il)];
-  const int64_t q_dim = int64_t{hp.n_head} * hp.head_dim, kv_dim = int64_t{hp.n_head_kv} * hp.head_dim;
+  const int64_t q_dim = int64_t{hp.n_head} * hp.head_dim,
+                kv_dim = int64_t{hp.n_head_kv} * hp.head_dim;
   if (!plan.groups.empty()) {
     std::vector<int64_t> q_rows, kv_rows;
     head_rows(hp, plan, q_rows, kv_rows);
@@ -239,8 +255,9 @@ uint64_t zero_smallest(Dense& m, double sparsity, const std::vector<float>& impo
 
 Status check_ratio(const char* name, double ratio) {
   if (!(ratio >= 0.0 && ratio < 1.0)) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      std::string("prune: ") + name + " " + std::to_string(ratio) + " must be in [0, 1)");
+    return make_error(
+        ErrorCode::kInvalidArgument,
+        std::string("prune: ") + name + " " + std::to_string(ratio) + " must be in [0, 1)");
   }
   return {};
 }
@@ -252,15 +269,17 @@ struct Encoded {
 };
 
 // Re-encodes a float matrix: in `type` when its rows are whole blocks of it, else F16 (F32 stays).
-Result<Encoded> encode(const Dense& m, TensorType type, bool one_dim, const std::vector<float>& importance) {
+Result<Encoded> encode(const Dense& m, TensorType type, bool one_dim,
+                       const std::vector<float>& importance) {
   const auto& traits = tensor_type_traits(type);
   if (m.cols % traits.block_size != 0 || !tensor::can_quantize(type)) {
     type = type == TensorType::kF32 ? TensorType::kF32 : TensorType::kF16;
   }
   Encoded e;
   e.type = type;
-  e.ne = one_dim ? std::vector<uint64_t>{static_cast<uint64_t>(m.cols)}
-                 : std::vector<uint64_t>{static_cast<uint64_t>(m.cols), static_cast<uint64_t>(m.rows)};
+  e.ne = one_dim
+             ? std::vector<uint64_t>{static_cast<uint64_t>(m.cols)}
+             : std::vector<uint64_t>{static_cast<uint64_t>(m.cols), static_cast<uint64_t>(m.rows)};
   EDGELM_TRY(uint64_t row_bytes, tensor_bytes(type, static_cast<uint64_t>(m.cols)));
   e.data.resize(row_bytes * static_cast<uint64_t>(m.rows));
   for (int64_t r = 0; r < m.rows; ++r) {
@@ -290,13 +309,15 @@ Result<PruneReport> prune_model(const format::GgufFile& in, const std::filesyste
   }
   const int64_t kv_keep = hp.n_head_kv - std::llround(options.head_ratio * hp.n_head_kv);
   if (ffn_keep < 1 || kv_keep < 1) {
-    return make_error(ErrorCode::kInvalidArgument, "prune: the ratios would remove every FFN channel or head");
+    return make_error(ErrorCode::kInvalidArgument,
+                      "prune: the ratios would remove every FFN channel or head");
   }
   const bool prune_ffn = ffn_keep < hp.n_ff;
   const bool prune_heads = kv_keep < hp.n_head_kv;
   if (prune_heads && hp.arch == "gemma3" && hp.n_layer == kGemma27BLayers) {
-    return make_error(ErrorCode::kUnsupported,
-                      "prune: gemma3 27B scales attention by n_embd / n_head; removing heads would change it");
+    return make_error(
+        ErrorCode::kUnsupported,
+        "prune: gemma3 27B scales attention by n_embd / n_head; removing heads would change it");
   }
 
   std::vector<LayerPlan> plans(static_cast<size_t>(hp.n_layer));
@@ -314,18 +335,23 @@ Result<PruneReport> prune_model(const format::GgufFile& in, const std::filesyste
   for (const auto& [key, value] : in.metadata()) writer.set(key, value);
   const std::string arch = hp.arch + ".";
   if (prune_ffn) {
-    writer.set(arch + "feed_forward_length", format::GgufValue::u32(static_cast<uint32_t>(ffn_keep)));
+    writer.set(arch + "feed_forward_length",
+               format::GgufValue::u32(static_cast<uint32_t>(ffn_keep)));
     report.n_ff_after = static_cast<int32_t>(ffn_keep);
   }
   if (prune_heads) {
     const int64_t group = hp.n_head / hp.n_head_kv;
     report.n_head_kv_after = static_cast<int32_t>(kv_keep);
     report.n_head_after = static_cast<int32_t>(kv_keep * group);
-    writer.set(arch + "attention.head_count", format::GgufValue::u32(static_cast<uint32_t>(report.n_head_after)));
-    writer.set(arch + "attention.head_count_kv", format::GgufValue::u32(static_cast<uint32_t>(kv_keep)));
+    writer.set(arch + "attention.head_count",
+               format::GgufValue::u32(static_cast<uint32_t>(report.n_head_after)));
+    writer.set(arch + "attention.head_count_kv",
+               format::GgufValue::u32(static_cast<uint32_t>(kv_keep)));
     // head_dim was n_embd / n_head when these were absent; it must not change with n_head.
-    writer.set(arch + "attention.key_length", format::GgufValue::u32(static_cast<uint32_t>(hp.head_dim)));
-    writer.set(arch + "attention.value_length", format::GgufValue::u32(static_cast<uint32_t>(hp.head_dim)));
+    writer.set(arch + "attention.key_length",
+               format::GgufValue::u32(static_cast<uint32_t>(hp.head_dim)));
+    writer.set(arch + "attention.value_length",
+               format::GgufValue::u32(static_cast<uint32_t>(hp.head_dim)));
   }
 
   for (const auto& info : in.tensors()) {
@@ -353,14 +379,16 @@ Result<PruneReport> prune_model(const format::GgufFile& in, const std::filesyste
     for (int64_t r = 0; r < kept.rows; ++r) {
       const float* from = full.row(sel.rows.empty() ? r : sel.rows[static_cast<size_t>(r)]);
       float* to = kept.v.data() + r * kept.cols;
-      for (int64_t c = 0; c < kept.cols; ++c) to[c] = from[sel.cols.empty() ? c : sel.cols[static_cast<size_t>(c)]];
+      for (int64_t c = 0; c < kept.cols; ++c)
+        to[c] = from[sel.cols.empty() ? c : sel.cols[static_cast<size_t>(c)]];
     }
     std::vector<float> importance;
     if (options.imatrix != nullptr && is_block_matrix(info)) {
       const std::vector<float> all = options.imatrix->mean_sq(info.name);
       if (static_cast<int64_t>(all.size()) == full.cols) {
         for (int64_t c = 0; c < kept.cols; ++c) {
-          importance.push_back(all[static_cast<size_t>(sel.cols.empty() ? c : sel.cols[static_cast<size_t>(c)])]);
+          importance.push_back(
+              all[static_cast<size_t>(sel.cols.empty() ? c : sel.cols[static_cast<size_t>(c)])]);
         }
       }
     }

@@ -95,6 +95,40 @@ const std::vector<KeySpec>& key_specs() {
          c.context_shift = v.get<bool>();
          return {};
        }},
+      {"require_signature", "boolean",
+       [](const json& v, Config& c, const std::string& where) -> Status {
+         if (!v.is_boolean()) return bad_value(where, "expected true or false, got " + std::string(v.type_name()));
+         c.require_signature = v.get<bool>();
+         return {};
+       }},
+      {"trusted_keys", "array of public key file paths",
+       [](const json& v, Config& c, const std::string& where) -> Status {
+         if (!v.is_array()) return bad_value(where, "expected an array of strings, got " + std::string(v.type_name()));
+         c.trusted_keys.clear();
+         for (const auto& item : v) {
+           if (!item.is_string()) return bad_value(where, "expected an array of strings, found " + std::string(item.type_name()));
+           c.trusted_keys.push_back(item.get<std::string>());
+         }
+         return {};
+       }},
+      {"key_file", "string: path of the encryption key file",
+       [](const json& v, Config& c, const std::string& where) -> Status {
+         if (!v.is_string()) return bad_value(where, "expected a string, got " + std::string(v.type_name()));
+         c.key_file = v.get<std::string>();
+         return {};
+       }},
+      {"encrypt_at_rest", "boolean",
+       [](const json& v, Config& c, const std::string& where) -> Status {
+         if (!v.is_boolean()) return bad_value(where, "expected true or false, got " + std::string(v.type_name()));
+         c.encrypt_at_rest = v.get<bool>();
+         return {};
+       }},
+      // Read by `edgelm update` itself; other commands accept the same file and skip it.
+      {"update", "object (edgelm update settings)",
+       [](const json& v, Config&, const std::string& where) -> Status {
+         if (!v.is_object()) return bad_value(where, "expected an object, got " + std::string(v.type_name()));
+         return {};
+       }},
   };
   return specs;
 }

@@ -38,7 +38,7 @@ struct ThreadPool::Impl {
   // `job` is written before that release-increment and read after the matching acquire-load.
   const Job* job = nullptr;
   std::atomic<uint64_t> generation{0};
-  std::atomic<int> pending{0};  // workers still running the current job
+  std::atomic<int> pending{0};        // workers still running the current job
   std::atomic<bool> stopping{false};  // published, like `job`, by a generation bump
   std::mutex mutex;
   std::condition_variable wake;
@@ -82,7 +82,9 @@ ThreadPool::~ThreadPool() {
   for (std::thread& t : impl_->workers) t.join();
 }
 
-int ThreadPool::size() const { return impl_->n_threads; }
+int ThreadPool::size() const {
+  return impl_->n_threads;
+}
 
 void ThreadPool::run(const std::function<void(int thread_index, int n_threads)>& fn) {
   Impl& s = *impl_;

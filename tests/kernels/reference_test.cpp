@@ -82,7 +82,8 @@ TEST_F(ReferenceKernels, RmsNorm) {
   rms_norm(x.data(), weight.data(), static_cast<int64_t>(x.size()), static_cast<float>(eps),
            out.data());
   std::vector<double> expected(x.size());
-  for (size_t i = 0; i < x.size(); ++i) expected[i] = x[i] * weight[i] / std::sqrt(mean_square + eps);
+  for (size_t i = 0; i < x.size(); ++i)
+    expected[i] = x[i] * weight[i] / std::sqrt(mean_square + eps);
   EXPECT_LT(nmse(out, expected), 1e-12);
 
   // In place, no weight.
@@ -119,7 +120,8 @@ TEST_F(ReferenceKernels, SiluMulAndGeluMul) {
     const double g = gate[i];
     silu_expected[i] = g * (1.0 / (1.0 + std::exp(-g))) * up[i];
     // ggml's GELU: the tanh approximation of Hendrycks & Gimpel.
-    gelu_expected[i] = 0.5 * g * (1.0 + std::tanh(std::sqrt(2.0 / pi) * (g + 0.044715 * g * g * g))) * up[i];
+    gelu_expected[i] =
+        0.5 * g * (1.0 + std::tanh(std::sqrt(2.0 / pi) * (g + 0.044715 * g * g * g))) * up[i];
   }
   EXPECT_LT(nmse(silu, silu_expected), 1e-12);
   EXPECT_LT(nmse(gelu, gelu_expected), 1e-12);
@@ -128,8 +130,9 @@ TEST_F(ReferenceKernels, SiluMulAndGeluMul) {
 // Runs oracle.py `op` on `args` and returns its output array.
 std::vector<double> run_oracle(const std::string& op, const nlohmann::json& args) {
   const auto dir = std::filesystem::temp_directory_path();
-  const std::string stem = "edgelm_kernels_" + op + "_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
-                           "_" + std::to_string(reinterpret_cast<uintptr_t>(&args));
+  const std::string stem = "edgelm_kernels_" + op + "_" +
+                           std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "_" +
+                           std::to_string(reinterpret_cast<uintptr_t>(&args));
   const auto in_path = dir / (stem + ".in.json");
   const auto out_path = dir / (stem + ".out.json");
   std::ofstream(in_path) << args.dump();
@@ -165,15 +168,16 @@ TEST_F(ReferenceKernels, RopeMatchesNumpy) {
     const auto factors = random_floats(c.n_rot / 2, 9);
     std::vector<float> pos_factors(factors.size());
     for (size_t i = 0; i < factors.size(); ++i) pos_factors[i] = 1.0f + std::abs(factors[i]) * 4.0f;
-    nlohmann::json args = {{"x", x},
-                           {"n_heads", c.n_heads},
-                           {"head_dim", c.head_dim},
-                           {"n_rot", c.n_rot},
-                           {"pos", c.pos},
-                           {"freq_base", c.base},
-                           {"freq_scale", c.scale},
-                           {"style", c.style == RopeStyle::kNorm ? "norm" : "neox"},
-                           {"freq_factors", c.factors ? nlohmann::json(pos_factors) : nlohmann::json()}};
+    nlohmann::json args = {
+        {"x", x},
+        {"n_heads", c.n_heads},
+        {"head_dim", c.head_dim},
+        {"n_rot", c.n_rot},
+        {"pos", c.pos},
+        {"freq_base", c.base},
+        {"freq_scale", c.scale},
+        {"style", c.style == RopeStyle::kNorm ? "norm" : "neox"},
+        {"freq_factors", c.factors ? nlohmann::json(pos_factors) : nlohmann::json()}};
     const auto expected = run_oracle("rope", args);
     rope(x.data(), c.n_heads, c.head_dim, c.n_rot, c.pos, c.base, c.scale,
          c.factors ? pos_factors.data() : nullptr, c.style);
@@ -192,8 +196,8 @@ TEST_F(ReferenceKernels, AttentionMatchesNumpy) {
     int32_t window;
   };
   const Case cases[] = {
-      {4, 4, 8, 1, 0, 0.0f, 0},   {4, 2, 16, 5, 0, 0.0f, 0},  {6, 2, 8, 3, 9, 0.0f, 0},
-      {4, 1, 8, 4, 6, 30.0f, 0},  {4, 2, 8, 6, 10, 0.0f, 4},  {2, 2, 32, 1, 20, 50.0f, 3},
+      {4, 4, 8, 1, 0, 0.0f, 0},  {4, 2, 16, 5, 0, 0.0f, 0}, {6, 2, 8, 3, 9, 0.0f, 0},
+      {4, 1, 8, 4, 6, 30.0f, 0}, {4, 2, 8, 6, 10, 0.0f, 4}, {2, 2, 32, 1, 20, 50.0f, 3},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(std::to_string(c.n_head) + "/" + std::to_string(c.n_head_kv) + " pos0 " +

@@ -96,8 +96,9 @@ TEST_F(FastPaths, MatmulEveryTypeShapeAndTokenCount) {
   ThreadPool one(1), three(3);  // three threads: row counts that do not split evenly
   for (TensorType type : test::matmul_test_types()) {
     const int64_t bs = tensor_type_traits(type).block_size;
-    const std::vector<int64_t> col_counts =
-        bs == 1 ? std::vector<int64_t>{1, 7, 33, 300} : std::vector<int64_t>{bs, 3 * bs, 9 * bs};
+    const std::vector<int64_t> col_counts = bs == 1
+                                                ? std::vector<int64_t>{1, 7, 33, 300}
+                                                : std::vector<int64_t>{bs, 3 * bs, 9 * bs, 37 * bs};
     for (int64_t cols : col_counts) {
       for (int64_t rows : {1, 37}) {
         SCOPED_TRACE(std::string(tensor_type_name(type)) + " " + std::to_string(rows) + "x" +
@@ -161,7 +162,8 @@ TEST_F(FastPaths, ElementwiseMatchReference) {
     for_each_fast_path([&](const std::string&) {
       const auto got = compute();
       // Float sums over up to 4099 terms in another order: relative error well under 1e-5.
-      for (int k = 0; k < 4; ++k) EXPECT_LT(test::nmse(got[k], expected[k]), 1e-10) << "kernel " << k;
+      for (int k = 0; k < 4; ++k)
+        EXPECT_LT(test::nmse(got[k], expected[k]), 1e-10) << "kernel " << k;
     });
   }
 }

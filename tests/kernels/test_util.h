@@ -1,12 +1,12 @@
 // Shared helpers for the kernel tests: seeded random data, quantized matrices, error measures.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <cstdint>
 #include <random>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "edgelm/kernels.h"
 #include "edgelm/quant.h"
@@ -36,9 +36,9 @@ inline QuantMatrix make_matrix(TensorType type, int64_t rows, int64_t cols,
   m.bytes.resize(row_bytes * rows);
   m.dequantized.resize(static_cast<size_t>(rows * cols));
   for (int64_t r = 0; r < rows; ++r) {
-    EXPECT_TRUE(tensor::quantize_row(type, values.data() + r * cols, m.bytes.data() + r * row_bytes,
-                                     cols)
-                    .has_value());
+    EXPECT_TRUE(
+        tensor::quantize_row(type, values.data() + r * cols, m.bytes.data() + r * row_bytes, cols)
+            .has_value());
     EXPECT_TRUE(tensor::dequantize_row(type, m.bytes.data() + r * row_bytes,
                                        m.dequantized.data() + r * cols, cols)
                     .has_value());

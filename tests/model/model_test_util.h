@@ -81,9 +81,11 @@ struct ReferenceJob {
   int32_t n_ctx = 0;
   std::vector<Op> ops;
   fs::path out;
+  fs::path hidden_out = {};  // set: also the final-normed hidden states, [n][n_embd]
 };
 
-// Runs forward.py once for all jobs; each job's logits land in its `out` file.
+// Runs forward.py once for all jobs; each job's logits land in its `out` file (and hidden states
+// in `hidden_out`).
 inline void run_reference(const std::vector<ReferenceJob>& jobs, const fs::path& dir) {
   const fs::path jobs_path = dir / "jobs.json";
   {
@@ -92,7 +94,10 @@ inline void run_reference(const std::vector<ReferenceJob>& jobs, const fs::path&
     for (size_t i = 0; i < jobs.size(); ++i) {
       f << (i ? ",\n" : "") << "{\"model\": \"" << jobs[i].model.string()
         << "\", \"n_ctx\": " << jobs[i].n_ctx << ", \"out\": \"" << jobs[i].out.string()
-        << "\", \"ops\": " << ops_json(jobs[i].ops) << "}";
+        << "\", \"ops\": " << ops_json(jobs[i].ops);
+      if (!jobs[i].hidden_out.empty())
+        f << ", \"hidden_out\": \"" << jobs[i].hidden_out.string() << "\"";
+      f << "}";
     }
     f << "]\n";
   }

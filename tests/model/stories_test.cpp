@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <fstream>
+#include <iterator>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <vector>
 
@@ -123,6 +125,41 @@ TEST_F(StoriesTest, ReadIntoMemoryGivesTheSameLogitsAsMmap) {
   auto read = (*read_context)->decode(std::span(tokens).first(12), true);
   ASSERT_TRUE(read.has_value());
   EXPECT_EQ(mapped_logits, std::vector<float>(read->begin(), read->end()));
+}
+
+// A model parsed from a buffer it owns: the caller's handle can go away, the logits stay those
+// of the mapped file.
+TEST_F(StoriesTest, ModelFromMemoryOwnsItsBuffer) {
+  std::ifstream f(stories_dir() / "stories260K.gguf", std::ios::binary);
+  auto bytes = std::make_shared<std::vector<uint8_t>>(std::istreambuf_iterator<char>(f),
+                                                      std::istreambuf_iterator<char>());
+  ASSERT_EQ(bytes->size(), 1185376u);
+  auto owned = Model::from_memory(*bytes, bytes);
+  ASSERT_TRUE(owned.has_value()) << owned.error().to_string();
+  std::weak_ptr<std::vector<uint8_t>> watch = bytes;
+  bytes.reset();
+  EXPECT_FALSE(watch.expired());  // the model holds the buffer
+
+  const std::vector<int32_t> tokens = golden_tokens();
+  auto mapped_context = make_context(32);
+  auto mapped = mapped_context->decode(std::span(tokens).first(12), true);
+  ASSERT_TRUE(mapped.has_value());
+  const std::vector<float> mapped_logits(mapped->begin(), mapped->end());
+  {
+    auto owned_context = Context::create(**owned, ContextOptions{.n_ctx = 32});
+    ASSERT_TRUE(owned_context.has_value());
+    auto logits = (*owned_context)->decode(std::span(tokens).first(12), true);
+    ASSERT_TRUE(logits.has_value());
+    EXPECT_EQ(mapped_logits, std::vector<float>(logits->begin(), logits->end()));
+  }
+  owned->reset();
+  EXPECT_TRUE(watch.expired());
+
+  const std::vector<uint8_t> garbage = {'G', 'G', 'U', 'F', 3, 0};
+  auto bad = Model::from_memory(garbage, std::make_shared<int>(0));
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().code, ErrorCode::kInvalidFormat);
+  EXPECT_FALSE(Model::from_memory(garbage, nullptr).has_value());
 }
 
 TEST_F(StoriesTest, TruncateThenRedecodeGivesTheSameLogits) {

@@ -10,7 +10,8 @@ cached keys: the two must agree.
 Usage: forward.py JOBS.json
   JOBS.json = [{"model": path, "n_ctx": int, "out": path,
                 "ops": [["decode", [ids...]], ["truncate", n_keep], ["shift", n_keep, n_discard]]}]
-  Each job writes the logits of every decoded token, in order, as float32 [n][n_vocab] to "out".
+  Each job writes the logits of every decoded token, in order, as float32 [n][n_vocab] to "out",
+  and, when the job has "hidden_out", their final-normed hidden states as float32 [n][n_embd].
 """
 import json
 import math
@@ -152,6 +153,7 @@ class Session:
         self.k = [[] for _ in range(m.n_layer)]
         self.v = [[] for _ in range(m.n_layer)]
         self.pos = []
+        self.hidden = []  # final-normed hidden state of every decoded token
 
     def truncate(self, n_keep):
         self.pos = self.pos[:n_keep]
@@ -228,7 +230,9 @@ class Session:
             if L["post_ffw_norm"] is not None:
                 ffn = rms_norm(ffn, L["post_ffw_norm"], m.eps)
             x = x + ffn
-        logits = m.output @ rms_norm(x, m.output_norm, m.eps)
+        hidden = rms_norm(x, m.output_norm, m.eps)
+        self.hidden.append(hidden)
+        logits = m.output @ hidden
         if m.final_softcap > 0:
             logits = m.final_softcap * np.tanh(logits / m.final_softcap)
         return logits
@@ -250,6 +254,8 @@ def run_job(job, models):
         else:
             raise ValueError(f"unknown op {op[0]}")
     np.concatenate(outputs).astype("<f4").tofile(job["out"])
+    if "hidden_out" in job:
+        np.stack(session.hidden).astype("<f4").tofile(job["hidden_out"])
 
 
 def main():

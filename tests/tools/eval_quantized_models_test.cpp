@@ -8,9 +8,8 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "common/test_paths.h"
 #include "edgelm/model.h"
@@ -31,25 +30,29 @@ const std::map<std::string, double> kRelRmsBound = {
 
 std::vector<double> dequantized(const format::GgufFile& f, const format::GgufTensorInfo& info) {
   std::vector<float> v(info.n_elements);
-  EXPECT_TRUE(tensor::dequantize_row(info.type, f.tensor_data(info).data(), v.data(), static_cast<int64_t>(v.size())));
+  EXPECT_TRUE(tensor::dequantize_row(info.type, f.tensor_data(info).data(), v.data(),
+                                     static_cast<int64_t>(v.size())));
   return {v.begin(), v.end()};
 }
 
 TEST(QuantizedModels, EveryRecipeDecodesLikeTheNumpyReferenceWithinItsBound) {
   const fs::path original = test::shared_models_dir() / "stories260K" / "stories260K.gguf";
-  const fs::path dir = fs::temp_directory_path() / ("edgelm-quantized-models-" + std::to_string(::getpid()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("edgelm-quantized-models-" + std::to_string(::getpid()));
   fs::create_directories(dir);
   auto in = format::GgufFile::open(original);
   ASSERT_TRUE(in);
-  const std::vector<std::string> recipes = {"f16", "bf16", "q8_0", "q6_k", "q5_0", "q5_1", "q5_k", "q5_k_m",
-                                            "q4_0", "q4_1", "q4_k", "q4_k_m", "q3_k", "q2_k"};
-  std::string cmd = test::python3() + " " + (test::source_dir() / "tests/reference/eval_quant_check.py").string() +
-                    " " + original.string() + " " + (dir / "check.json").string();
+  const std::vector<std::string> recipes = {"f16",  "bf16",   "q8_0",   "q6_k", "q5_0",
+                                            "q5_1", "q5_k",   "q5_k_m", "q4_0", "q4_1",
+                                            "q4_k", "q4_k_m", "q3_k",   "q2_k"};
+  std::string cmd = test::python3() + " " +
+                    (test::source_dir() / "tests/reference/eval_quant_check.py").string() + " " +
+                    original.string() + " " + (dir / "check.json").string();
   for (const auto& name : recipes) {
     QuantizeOptions options;
     options.recipe = parse_quant_recipe(name).value();
     ASSERT_TRUE(quantize_model(*in, dir / (name + ".gguf"), options)) << name;
-    cmd += " " + (dir / (name + ".gguf")).string();
+    cmd.append(" ").append((dir / (name + ".gguf")).string());
   }
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   std::ifstream json_in(dir / "check.json");
@@ -80,7 +83,8 @@ TEST(QuantizedModels, EveryRecipeDecodesLikeTheNumpyReferenceWithinItsBound) {
       }
       const double rel = std::sqrt(err / norm);
       EXPECT_NEAR(rel, r["rel_rms"].get<double>(), 1e-6 + 1e-5 * rel) << name << " " << t.name;
-      EXPECT_NEAR(sum, r["sum"].get<double>(), 1e-4 * (1 + std::fabs(sum))) << name << " " << t.name;
+      EXPECT_NEAR(sum, r["sum"].get<double>(), 1e-4 * (1 + std::fabs(sum)))
+          << name << " " << t.name;
       if (t.type != TensorType::kF32) {
         ASSERT_TRUE(kRelRmsBound.count(type)) << type;
         EXPECT_LT(rel, kRelRmsBound.at(type)) << name << " " << t.name;

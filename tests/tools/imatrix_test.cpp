@@ -107,7 +107,8 @@ TEST_F(Imatrix, ChangesTheQuantizationWhereItMatters) {
   ASSERT_TRUE(imatrix.add("blk.0.ffn_up.weight", x.data(), n_tokens, cols));
   format::GgufWriter writer;
   writer.set("general.architecture", format::GgufValue::string("llama"));
-  ASSERT_TRUE(writer.add_tensor("blk.0.ffn_up.weight", TensorType::kF32, {cols, rows}, bytes_of(w)));
+  ASSERT_TRUE(
+      writer.add_tensor("blk.0.ffn_up.weight", TensorType::kF32, {cols, rows}, bytes_of(w)));
   ASSERT_TRUE(writer.write(dir_ / "in.gguf"));
   auto in = format::GgufFile::open(dir_ / "in.gguf");
   ASSERT_TRUE(in);
@@ -134,7 +135,8 @@ TEST_F(Imatrix, ChangesTheQuantizationWhereItMatters) {
         }
         for (int t = 0; t < n_tokens; ++t) {
           double y = 0;
-          for (int c = 0; c < cols; ++c) y += (w[r * cols + c] - wq[r * cols + c]) * x[t * cols + c];
+          for (int c = 0; c < cols; ++c)
+            y += (w[r * cols + c] - wq[r * cols + c]) * x[t * cols + c];
           output[with] += y * y;
         }
       }
@@ -156,9 +158,6 @@ TEST_F(Imatrix, ChangesTheQuantizationWhereItMatters) {
 // Collection over the real model: every weight matrix, every token; the first layer's q/k/v input
 // (RMS-normed embeddings scaled by attn_norm) recomputed here from the file's floats.
 TEST_F(Imatrix, CollectsEveryMatrixOfTheRealModel) {
-  if (!imatrix_collection_supported()) {
-    GTEST_SKIP() << "this build's model layer has no ContextOptions::matmul_observer yet";
-  }
   auto model = model::Model::load(test::shared_models_dir() / "stories260K" / "stories260K.gguf");
   ASSERT_TRUE(model);
   std::vector<int32_t> tokens;

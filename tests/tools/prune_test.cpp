@@ -23,7 +23,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path stories_path() { return test::shared_models_dir() / "stories260K" / "stories260K.gguf"; }
+fs::path stories_path() {
+  return test::shared_models_dir() / "stories260K" / "stories260K.gguf";
+}
 
 class Prune : public ::testing::Test {
  protected:
@@ -54,7 +56,8 @@ class Prune : public ::testing::Test {
     if (!m) return {};
     auto ctx = model::Context::create(**m, {});
     EXPECT_TRUE(ctx);
-    const std::vector<int32_t> tokens = {1, 403, 407, 261, 378, 432, 383, 286, 261, 1000 % 512, 42, 7, 300};
+    const std::vector<int32_t> tokens = {1,   403, 407,        261, 378, 432, 383,
+                                         286, 261, 1000 % 512, 42,  7,   300};
     auto out = (*ctx)->decode(tokens, true);
     EXPECT_TRUE(out);
     return {out->begin(), out->end()};
@@ -97,7 +100,8 @@ TEST_F(Prune, DeadUnitsArePrunedWithoutChangingTheOutput) {
   EXPECT_EQ(report->n_head_after, 6);
   EXPECT_EQ(report->n_head_kv_after, 3);
   EXPECT_FALSE(report->activation_aware);
-  // Per layer: q 6*8 and k, v 3*8 rows of 64; attn_output 64 x 48; gate, up 129 rows; down 64 x 129.
+  // Per layer: q 6*8 and k, v 3*8 rows of 64; attn_output 64 x 48; gate, up 129 rows; down 64 x
+  // 129.
   const uint64_t removed_per_layer = (16 + 8 + 8) * 64 + 64 * 16 + 3 * 43 * 64;
   EXPECT_EQ(report->params_before - report->params_after, 5 * removed_per_layer);
   EXPECT_EQ(report->bytes_before - report->bytes_after, 4 * 5 * removed_per_layer);
@@ -114,7 +118,8 @@ TEST_F(Prune, DeadUnitsArePrunedWithoutChangingTheOutput) {
   const auto after = logits(dir_ / "pruned.gguf");
   ASSERT_EQ(before.size(), after.size());
   double max_diff = 0;
-  for (size_t i = 0; i < before.size(); ++i) max_diff = std::max(max_diff, double{std::fabs(before[i] - after[i])});
+  for (size_t i = 0; i < before.size(); ++i)
+    max_diff = std::max(max_diff, double{std::fabs(before[i] - after[i])});
   EXPECT_LT(max_diff, 1e-4);
 }
 
@@ -138,7 +143,9 @@ TEST_F(Prune, RealModelShrinksAndStillRuns) {
   const auto kept = floats(*pruned, "blk.2.ffn_gate.weight");
   size_t next = 0;
   for (size_t r = 0; r < 86; ++r) {
-    while (next < 172 && !std::equal(kept.begin() + r * 64, kept.begin() + (r + 1) * 64, orig.begin() + next * 64)) ++next;
+    while (next < 172 && !std::equal(kept.begin() + r * 64, kept.begin() + (r + 1) * 64,
+                                     orig.begin() + next * 64))
+      ++next;
     ASSERT_LT(next, 172u) << "row " << r << " is not an original row in order";
     ++next;
   }
@@ -161,10 +168,11 @@ TEST_F(Prune, ActivationStatisticsDecideWithAnImportanceMatrix) {
   EXPECT_TRUE(report->activation_aware);
   auto pruned = format::GgufFile::open(dir_ / "act.gguf");
   ASSERT_TRUE(pruned);
-  const auto orig = floats(*in_, "blk.3.ffn_down.weight");  // [64 rows][172]
+  const auto orig = floats(*in_, "blk.3.ffn_down.weight");     // [64 rows][172]
   const auto kept = floats(*pruned, "blk.3.ffn_down.weight");  // [64 rows][129]
   for (int r = 0; r < 64; ++r) {
-    for (int c = 0; c < 129; ++c) ASSERT_EQ(kept[r * 129 + c], orig[r * 172 + 43 + c]) << r << "," << c;
+    for (int c = 0; c < 129; ++c)
+      ASSERT_EQ(kept[r * 129 + c], orig[r * 172 + 43 + c]) << r << "," << c;
   }
   // Heads need attn_output statistics, which this matrix lacks.
   options.head_ratio = 0.25;
@@ -202,7 +210,8 @@ TEST_F(Prune, SparsityZeroesTheSmallestWeightsOfEachRow) {
   EXPECT_EQ(floats(*sparse, "token_embd.weight"), floats(*in_, "token_embd.weight"));
   EXPECT_EQ(floats(*sparse, "blk.0.attn_norm.weight"), floats(*in_, "blk.0.attn_norm.weight"));
   // 7 matrices of 64*64, 64*32 x2, 64*64, 64*172 x2, 172*64 per layer, half of each row.
-  EXPECT_EQ(report->weights_zeroed, 5u * (64 * 32 + 2 * 32 * 32 + 64 * 32 + 2 * 172 * 32 + 64 * 86));
+  EXPECT_EQ(report->weights_zeroed,
+            5u * (64 * 32 + 2 * 32 * 32 + 64 * 32 + 2 * 172 * 32 + 64 * 86));
   EXPECT_FALSE(logits(dir_ / "sparse.gguf").empty());
 }
 
@@ -215,7 +224,8 @@ TEST_F(Prune, RejectsBadRatiosAndMismatchedImatrix) {
   options.ffn_ratio = 0.25;
   ImportanceMatrix wrong;
   std::vector<float> act(100, 1.0f);
-  for (int il = 0; il < 5; ++il) ASSERT_TRUE(wrong.add("blk." + std::to_string(il) + ".ffn_down.weight", act.data(), 1, 100));
+  for (int il = 0; il < 5; ++il)
+    ASSERT_TRUE(wrong.add("blk." + std::to_string(il) + ".ffn_down.weight", act.data(), 1, 100));
   options.imatrix = &wrong;
   auto r = prune_model(*in_, dir_ / "x.gguf", options);
   ASSERT_FALSE(r);

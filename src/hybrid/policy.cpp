@@ -1,0 +1,90 @@
+#include <string>
+
+#include "edgelm/hybrid/redactor.h"
+
+namespace edgelm::hybrid {
+namespace {
+
+constexpr std::array<std::string_view, 5> kActionNames = {"placeholder", "mask", "hash", "drop",
+                                                          "keep"};
+
+Result<RedactionAction> parse_action(const nlohmann::json& value, std::string_view where) {
+  if (value.is_string()) {
+    const auto& name = value.get_ref<const std::string&>();
+    for (size_t i = 0; i < kActionNames.size(); ++i) {
+      if (kActionNames[i] == name) return static_cast<RedactionAction>(i);
+    }
+  }
+  return make_error(ErrorCode::kInvalidArgument,
+                    std::string(where) +
+                        ": expected one of placeholder, mask, hash, drop, keep, got " +
+                        value.dump());
+}
+
+}  // namespace
+
+std::string_view redaction_action_name(RedactionAction action) {
+  return kActionNames[static_cast<size_t>(action)];
+}
+
+Result<RedactionPolicy> RedactionPolicy::from_json(const nlohmann::json& json,
+                                                   std::string_view source) {
+  const std::string prefix = std::string(source) + ": ";
+  if (!json.is_object())
+    return make_error(ErrorCode::kInvalidArgument, prefix + "redaction policy must be an object");
+  RedactionPolicy policy;
+  for (const auto& [key, value] : json.items()) {
+    if (key == "default") {
+      EDGELM_TRY(auto action, parse_action(value, prefix + "'default'"));
+      policy.actions.fill(action);
+    } else if (key == "entities" || key == "phone_regions" || key == "hash_salt" ||
+               key == "mask_keep_last") {
+      continue;  // below, after "default" so per-entity actions win whatever the key order
+    } else {
+      return make_error(
+          ErrorCode::kInvalidArgument,
+          prefix + "unknown key '" + key +
+              "' (known: default, entities, phone_regions, hash_salt, mask_keep_last)");
+    }
+  }
+  if (auto it = json.find("entities"); it != json.end()) {
+    if (!it->is_object())
+      return make_error(ErrorCode::kInvalidArgument, prefix + "'entities' must be an object");
+    for (const auto& [name, value] : it->items()) {
+      auto type = parse_entity_type(name);
+      if (!type)
+        return make_error(ErrorCode::kInvalidArgument,
+                          prefix + "'entities': unknown entity type '" + name + "'");
+      EDGELM_TRY(auto action, parse_action(value, prefix + "'entities." + name + "'"));
+      policy.actions[static_cast<size_t>(*type)] = action;
+    }
+  }
+  if (auto it = json.find("phone_regions"); it != json.end()) {
+    if (!it->is_array())
+      return make_error(ErrorCode::kInvalidArgument, prefix + "'phone_regions' must be an array");
+    policy.phone_regions.clear();
+    for (const auto& region : *it) {
+      if (!region.is_string() || region.get_ref<const std::string&>().size() != 2) {
+        return make_error(
+            ErrorCode::kInvalidArgument,
+            prefix + "'phone_regions': expected two-letter region codes, got " + region.dump());
+      }
+      policy.phone_regions.push_back(region.get<std::string>());
+    }
+  }
+  if (auto it = json.find("hash_salt"); it != json.end()) {
+    if (!it->is_string())
+      return make_error(ErrorCode::kInvalidArgument, prefix + "'hash_salt' must be a string");
+    policy.hash_salt = it->get<std::string>();
+  }
+  if (auto it = json.find("mask_keep_last"); it != json.end()) {
+    if (!it->is_number_integer() || it->get<int64_t>() < 0 || it->get<int64_t>() > 8) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        prefix + "'mask_keep_last' must be an integer in [0, 8]");
+    }
+    policy.mask_keep_last = it->get<int>();
+  }
+  return policy;
+}
+
+}  // namespace edgelm::hybrid

@@ -1,0 +1,436 @@
+// Pattern fusion onto edgelm's kernels. Every rewrite checks that the intermediate values it
+// removes have no other readers and are not graph outputs; unmatched graphs run unchanged.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "edgelm/kernels.h"
+#include "edgelm/quant.h"
+#include "onnx/graph.h"
+
+namespace edgelm::onnx {
+namespace {
+
+// Who produces and who reads each value, over the current node list.
+struct Uses {
+  std::vector<int> producer;              // node index or -1
+  std::vector<std::vector<int>> readers;  // node indices
+  std::vector<bool> is_output;
+
+  explicit Uses(const Plan& plan) {
+    const size_t n = plan.value_names.size();
+    producer.assign(n, -1);
+    readers.assign(n, {});
+    is_output.assign(n, false);
+    for (size_t i = 0; i < plan.nodes.size(); ++i) {
+      for (int id : plan.nodes[i].outputs) {
+        if (id >= 0) producer[id] = static_cast<int>(i);
+      }
+      for (int id : plan.nodes[i].inputs) {
+        if (id >= 0) readers[id].push_back(static_cast<int>(i));
+      }
+    }
+    for (int id : plan.output_ids) is_output[id] = true;
+  }
+  // The only reader of value id (and id is internal), or -1.
+  int sole_reader(int id) const {
+    if (id < 0 || is_output[id] || readers[id].size() != 1) return -1;
+    return readers[id][0];
+  }
+};
+
+bool is_op(const Plan& plan, int node, std::string_view op) {
+  return node >= 0 && plan.nodes[node].def->op_type == op;
+}
+
+const Tensor* constant(const Plan& plan, int id) {
+  return id >= 0 && !plan.constants[id].empty() ? &plan.constants[id] : nullptr;
+}
+
+// A constant float scalar (any rank, one element).
+bool constant_scalar(const Plan& plan, int id, float& value) {
+  const Tensor* t = constant(plan, id);
+  if (!t || t->dtype() != DataType::kFloat || t->numel() != 1) return false;
+  value = *t->data<float>();
+  return true;
+}
+
+// For a binary node, the input that is not `id` (or -1 when both or neither are).
+int other_input(const PlannedNode& node, int id) {
+  if (node.inputs.size() != 2) return -1;
+  if (node.inputs[0] == id && node.inputs[1] != id) return node.inputs[1];
+  if (node.inputs[1] == id && node.inputs[0] != id) return node.inputs[0];
+  return -1;
+}
+
+bool reduces_last_axis(const Plan& plan, const PlannedNode& node) {
+  if (node.def->op_type != "ReduceMean" || node.inputs.size() != 1) return false;
+  const AttributeDef* axes = node.def->attr("axes");
+  const AttributeDef* keep = node.def->attr("keepdims");
+  return axes && axes->ints.size() == 1 && axes->ints[0] == -1 && (!keep || keep->i == 1);
+}
+
+// Drops nodes none of whose outputs are read or returned.
+void remove_dead_nodes(Plan& plan) {
+  std::vector<bool> needed(plan.value_names.size(), false);
+  for (int id : plan.output_ids) needed[id] = true;
+  std::vector<PlannedNode> kept;
+  for (size_t i = plan.nodes.size(); i-- > 0;) {
+    PlannedNode& node = plan.nodes[i];
+    const bool live = std::any_of(node.outputs.begin(), node.outputs.end(),
+                                  [&](int id) { return id >= 0 && needed[id]; });
+    if (!live) continue;
+    for (int id : node.inputs) {
+      if (id >= 0) needed[id] = true;
+    }
+    kept.push_back(std::move(node));
+  }
+  std::reverse(kept.begin(), kept.end());
+  plan.nodes = std::move(kept);
+}
+
+NodeDef& synthetic(Plan& plan, const NodeDef& like, std::string op_type) {
+  NodeDef def;
+  def.name = like.name;
+  def.op_type = std::move(op_type);
+  plan.synthetic_defs.push_back(std::move(def));
+  return plan.synthetic_defs.back();
+}
+
+// ---- Linear: y = x W (+ b) with W prepacked as edgelm weight rows ----
+
+struct PackedLinear {
+  Tensor storage;              // packed rows
+  kernels::MatrixView weight;  // rows = n (output features), cols = k
+  std::vector<float> bias;     // n values or empty
+};
+
+Status linear_op(const OpContext& ctx, std::span<const Tensor* const> in,
+                 std::vector<Tensor>& out) {
+  const auto& p = *static_cast<const PackedLinear*>(ctx.prepared);
+  const Tensor& x = *in[0];
+  EDGELM_CHECK(expect_type(ctx, x, DataType::kFloat, "A"));
+  if (x.rank() == 0 || x.shape().back() != p.weight.cols) {
+    return ctx.error("A " + shape_string(x.shape()) + " does not match the weight's " +
+                     std::to_string(p.weight.cols) + " inputs");
+  }
+  std::vector<int64_t> shape = x.shape();
+  shape.back() = p.weight.rows;
+  EDGELM_TRY(out[0], ctx.alloc(DataType::kFloat, shape));
+  const int64_t tokens = p.weight.cols ? x.numel() / p.weight.cols : 0;
+  float* y = out[0].mutable_data<float>();
+  kernels::matmul(p.weight, x.data<float>(), tokens, y, ctx.pool);
+  if (!p.bias.empty()) {
+    for (int64_t t = 0; t < tokens; ++t) {
+      float* row = y + t * p.weight.rows;
+      for (int64_t c = 0; c < p.weight.rows; ++c) row[c] += p.bias[c];
+    }
+  }
+  return {};
+}
+
+// Packs w_t ([n][k] floats, row per output feature) as F32, or q8_0/q4_0 when asked and k fits.
+std::shared_ptr<PackedLinear> pack_rows(const std::vector<float>& w_t, int64_t n, int64_t k,
+                                        int quant_bits) {
+  auto packed = std::make_shared<PackedLinear>();
+  TensorType type = TensorType::kF32;
+  if (k % 32 == 0 && quant_bits == 8) type = TensorType::kQ8_0;
+  if (k % 32 == 0 && quant_bits == 4) type = TensorType::kQ4_0;
+  const uint64_t row_bytes = tensor_bytes(type, static_cast<uint64_t>(k)).value_or(0);
+  auto storage = Tensor::zeros(DataType::kUint8, {static_cast<int64_t>(row_bytes * n)});
+  if (!storage || row_bytes == 0) return nullptr;
+  packed->storage = std::move(*storage);
+  auto* dst = static_cast<uint8_t*>(packed->storage.mutable_raw());
+  for (int64_t r = 0; r < n; ++r) {
+    if (type == TensorType::kF32) {
+      std::memcpy(dst + r * row_bytes, w_t.data() + r * k, row_bytes);
+    } else if (!tensor::quantize_row(type, w_t.data() + r * k, dst + r * row_bytes, k)) {
+      return nullptr;
+    }
+  }
+  packed->weight = {type, dst, n, k, row_bytes};
+  return packed;
+}
+
+// Adds a constant bias Add reading `value` into the linear node when it is the only reader.
+int absorb_bias(Plan& plan, const Uses& uses, int value, PackedLinear& packed) {
+  const int add = uses.sole_reader(value);
+  if (!is_op(plan, add, "Add")) return value;
+  const Tensor* bias = constant(plan, other_input(plan.nodes[add], value));
+  if (!bias || bias->dtype() != DataType::kFloat || bias->numel() != packed.weight.rows ||
+      bias->rank() != 1)
+    return value;
+  packed.bias.assign(bias->data<float>(), bias->data<float>() + bias->numel());
+  const int out = plan.nodes[add].outputs[0];
+  plan.nodes[add].outputs[0] = -1;  // now dead; removed with the other leftovers
+  plan.nodes[add].inputs.clear();
+  return out;
+}
+
+// Replaces node `at` by a Linear over x producing `out_value`.
+void emit_linear(Plan& plan, int at, int x, int out_value, std::shared_ptr<PackedLinear> packed) {
+  PlannedNode node;
+  node.def = &synthetic(plan, *plan.nodes[at].def, "edgelm.Linear");
+  node.fn = &linear_op;
+  node.inputs = {x};
+  node.outputs = {out_value};
+  node.prepared = std::move(packed);
+  plan.nodes[at] = std::move(node);
+  ++plan.fused;
+}
+
+void fuse_float_linear(Plan& plan, const PlanOptions& options) {
+  for (size_t i = 0; i < plan.nodes.size(); ++i) {
+    const Uses uses(plan);
+    PlannedNode& node = plan.nodes[i];
+    const std::string& op = node.def->op_type;
+    if (op != "MatMul" && op != "Gemm") continue;
+    const Tensor* w = constant(plan, node.inputs[1]);
+    if (!w || w->dtype() != DataType::kFloat || w->rank() != 2) continue;
+    bool trans_b = false;
+    if (op == "Gemm") {
+      if (node.def->attr("transA") && node.def->attr("transA")->i != 0) continue;
+      const AttributeDef* alpha = node.def->attr("alpha");
+      const AttributeDef* beta = node.def->attr("beta");
+      if ((alpha && alpha->f != 1.0f) || (beta && beta->f != 1.0f)) continue;
+      trans_b = node.def->attr("transB") && node.def->attr("transB")->i != 0;
+    }
+    const int64_t k = trans_b ? w->shape()[1] : w->shape()[0];
+    const int64_t n = trans_b ? w->shape()[0] : w->shape()[1];
+    std::vector<float> w_t(static_cast<size_t>(n * k));
+    const float* src = w->data<float>();
+    if (trans_b) {
+      std::copy(src, src + n * k, w_t.begin());
+    } else {
+      transpose_blocked(src, k, n, w_t.data());
+    }
+    auto packed = pack_rows(w_t, n, k, options.quant_bits);
+    if (!packed) continue;
+    int out = node.outputs[0];
+    if (op == "Gemm" && node.inputs.size() > 2 && node.inputs[2] >= 0) {
+      const Tensor* c = constant(plan, node.inputs[2]);
+      if (!c || c->dtype() != DataType::kFloat || c->numel() != n) continue;
+      packed->bias.assign(c->data<float>(), c->data<float>() + n);
+    } else {
+      out = absorb_bias(plan, uses, out, *packed);
+    }
+    emit_linear(plan, static_cast<int>(i), node.inputs[0], out, std::move(packed));
+  }
+}
+
+// Values of a constant uint8/int8 tensor as int32.
+bool int8_values(const Tensor* t, std::vector<int32_t>& out) {
+  if (!t) return false;
+  out.resize(static_cast<size_t>(t->numel()));
+  if (t->dtype() == DataType::kUint8) {
+    std::copy_n(t->data<uint8_t>(), t->numel(), out.begin());
+  } else if (t->dtype() == DataType::kInt8) {
+    std::copy_n(t->data<int8_t>(), t->numel(), out.begin());
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// quantize_dynamic's pattern, rooted at the final Mul:
+//   (xq, xs, xz) = DynamicQuantizeLinear(x); i = MatMulInteger(xq, Wq, xz, Wz)
+//   y = Mul(Cast<float>(i), Mul(xs, Ws))
+// becomes one Linear with W = (Wq - Wz) * Ws re-blocked as q8_0 (so activations are quantized
+// per 32-block by the kernel instead of per tensor: the error stays at the 8-bit level).
+void fuse_integer_linear(Plan& plan, const PlanOptions& options) {
+  for (size_t i = 0; i < plan.nodes.size(); ++i) {
+    const Uses uses(plan);
+    PlannedNode& mi = plan.nodes[i];
+    if (mi.def->op_type != "MatMulInteger" || mi.inputs.size() != 4) continue;
+    const int dql = mi.inputs[0] >= 0 ? uses.producer[mi.inputs[0]] : -1;
+    if (!is_op(plan, dql, "DynamicQuantizeLinear")) continue;
+    const PlannedNode& dq = plan.nodes[dql];
+    if (mi.inputs[2] != dq.outputs[2]) continue;
+    const Tensor* wq = constant(plan, mi.inputs[1]);
+    std::vector<int32_t> wq_values, wz_values;
+    if (!wq || wq->rank() != 2 || !int8_values(wq, wq_values) ||
+        !int8_values(constant(plan, mi.inputs[3]), wz_values))
+      continue;
+    const int64_t k = wq->shape()[0], n = wq->shape()[1];
+    const int cast = uses.sole_reader(mi.outputs[0]);
+    if (!is_op(plan, cast, "Cast") || plan.nodes[cast].def->attr("to") == nullptr ||
+        plan.nodes[cast].def->attr("to")->i != static_cast<int64_t>(DataType::kFloat))
+      continue;
+    const int mul = uses.sole_reader(plan.nodes[cast].outputs[0]);
+    if (!is_op(plan, mul, "Mul")) continue;
+    const int scale_value = other_input(plan.nodes[mul], plan.nodes[cast].outputs[0]);
+    const int scale_mul = scale_value >= 0 ? uses.producer[scale_value] : -1;
+    if (!is_op(plan, scale_mul, "Mul") || uses.sole_reader(scale_value) != mul) continue;
+    const Tensor* ws = constant(plan, other_input(plan.nodes[scale_mul], dq.outputs[1]));
+    if (!ws || ws->dtype() != DataType::kFloat || (ws->numel() != 1 && ws->numel() != n)) continue;
+    if (wz_values.size() != 1 && static_cast<int64_t>(wz_values.size()) != n) continue;
+    std::vector<float> w_t(static_cast<size_t>(n * k));
+    for (int64_t r = 0; r < n; ++r) {
+      const float s = ws->data<float>()[ws->numel() == 1 ? 0 : r];
+      const int32_t z = wz_values[wz_values.size() == 1 ? 0 : r];
+      for (int64_t c = 0; c < k; ++c)
+        w_t[r * k + c] = static_cast<float>(wq_values[c * n + r] - z) * s;
+    }
+    auto packed = pack_rows(w_t, n, k, options.quant_bits == 4 ? 4 : 8);
+    if (!packed) continue;
+    const int out = absorb_bias(plan, uses, plan.nodes[mul].outputs[0], *packed);
+    const int x = dq.inputs[0];
+    // The Linear takes the final Mul's place (its inputs are ready there); the rest goes dead.
+    emit_linear(plan, mul, x, out, std::move(packed));
+  }
+}
+
+// ---- Norms and activations ----
+
+struct RmsNormParams {
+  std::vector<float> weight;
+  float eps = 0;
+};
+
+Status rms_norm_op(const OpContext& ctx, std::span<const Tensor* const> in,
+                   std::vector<Tensor>& out) {
+  const auto& p = *static_cast<const RmsNormParams*>(ctx.prepared);
+  const Tensor& x = *in[0];
+  EDGELM_CHECK(expect_type(ctx, x, DataType::kFloat, "input"));
+  const int64_t n = static_cast<int64_t>(p.weight.size());
+  if (x.rank() == 0 || x.shape().back() != n)
+    return ctx.error("input " + shape_string(x.shape()) + " does not end in " + std::to_string(n));
+  EDGELM_TRY(out[0], ctx.alloc(DataType::kFloat, x.shape()));
+  for (int64_t r = 0; r < x.numel() / n; ++r) {
+    kernels::rms_norm(x.data<float>() + r * n, p.weight.data(), n, p.eps,
+                      out[0].mutable_data<float>() + r * n);
+  }
+  return {};
+}
+
+// Pow(x, 2) -> ReduceMean(-1) -> Add(eps) -> Sqrt -> Div(1, .) | Reciprocal -> Mul(x, .) -> Mul(w,
+// .)
+bool try_rms_norm(Plan& plan, const Uses& uses, int pow_node) {
+  const PlannedNode& pow = plan.nodes[pow_node];
+  float two = 0;
+  if (pow.def->op_type != "Pow" || !constant_scalar(plan, pow.inputs[1], two) || two != 2.0f)
+    return false;
+  const int x = pow.inputs[0];
+  const int mean = uses.sole_reader(pow.outputs[0]);
+  if (!is_op(plan, mean, "ReduceMean") || !reduces_last_axis(plan, plan.nodes[mean])) return false;
+  const int add = uses.sole_reader(plan.nodes[mean].outputs[0]);
+  float eps = 0;
+  if (!is_op(plan, add, "Add") ||
+      !constant_scalar(plan, other_input(plan.nodes[add], plan.nodes[mean].outputs[0]), eps))
+    return false;
+  const int sqrt = uses.sole_reader(plan.nodes[add].outputs[0]);
+  if (!is_op(plan, sqrt, "Sqrt")) return false;
+  const int inv = uses.sole_reader(plan.nodes[sqrt].outputs[0]);
+  float one = 0;
+  if (is_op(plan, inv, "Div")) {
+    if (plan.nodes[inv].inputs[1] != plan.nodes[sqrt].outputs[0] ||
+        !constant_scalar(plan, plan.nodes[inv].inputs[0], one) || one != 1.0f)
+      return false;
+  } else if (!is_op(plan, inv, "Reciprocal")) {
+    return false;
+  }
+  const int scale = uses.sole_reader(plan.nodes[inv].outputs[0]);
+  if (!is_op(plan, scale, "Mul") || other_input(plan.nodes[scale], plan.nodes[inv].outputs[0]) != x)
+    return false;
+  const int weigh = uses.sole_reader(plan.nodes[scale].outputs[0]);
+  if (!is_op(plan, weigh, "Mul")) return false;
+  const Tensor* w = constant(plan, other_input(plan.nodes[weigh], plan.nodes[scale].outputs[0]));
+  if (!w || w->dtype() != DataType::kFloat || w->rank() != 1 || w->numel() == 0) return false;
+  auto params = std::make_shared<RmsNormParams>();
+  params->weight.assign(w->data<float>(), w->data<float>() + w->numel());
+  params->eps = eps;
+  PlannedNode node;
+  node.def = &synthetic(plan, *plan.nodes[weigh].def, "edgelm.RMSNorm");
+  node.fn = &rms_norm_op;
+  node.inputs = {x};
+  node.outputs = {plan.nodes[weigh].outputs[0]};
+  node.prepared = std::move(params);
+  plan.nodes[weigh] = std::move(node);  // the rest of the chain is now unread
+  ++plan.fused;
+  return true;
+}
+
+// ReduceMean(x) -> Sub(x, m) -> {Pow(d, 2) -> ReduceMean -> Add(eps) -> Sqrt, Div(d, .)}
+//   -> Mul(gamma) -> Add(beta)   ==  LayerNormalization(x, gamma, beta, epsilon)
+bool try_layer_norm(Plan& plan, const Uses& uses, int mean_node) {
+  const PlannedNode& m = plan.nodes[mean_node];
+  if (!reduces_last_axis(plan, m)) return false;
+  const int x = m.inputs[0];
+  const int sub = uses.sole_reader(m.outputs[0]);
+  if (!is_op(plan, sub, "Sub") || plan.nodes[sub].inputs[0] != x ||
+      plan.nodes[sub].inputs[1] != m.outputs[0])
+    return false;
+  const int d = plan.nodes[sub].outputs[0];
+  if (uses.is_output[d] || uses.readers[d].size() != 2) return false;
+  int pow = -1, div = -1;
+  for (int r : uses.readers[d]) {
+    if (is_op(plan, r, "Pow")) pow = r;
+    if (is_op(plan, r, "Div")) div = r;
+  }
+  float two = 0, eps = 0;
+  if (pow < 0 || div < 0 || plan.nodes[pow].inputs[0] != d ||
+      !constant_scalar(plan, plan.nodes[pow].inputs[1], two) || two != 2.0f)
+    return false;
+  const int var = uses.sole_reader(plan.nodes[pow].outputs[0]);
+  if (!is_op(plan, var, "ReduceMean") || !reduces_last_axis(plan, plan.nodes[var])) return false;
+  const int add = uses.sole_reader(plan.nodes[var].outputs[0]);
+  if (!is_op(plan, add, "Add") ||
+      !constant_scalar(plan, other_input(plan.nodes[add], plan.nodes[var].outputs[0]), eps))
+    return false;
+  const int sqrt = uses.sole_reader(plan.nodes[add].outputs[0]);
+  if (!is_op(plan, sqrt, "Sqrt") || uses.sole_reader(plan.nodes[sqrt].outputs[0]) != div ||
+      plan.nodes[div].inputs[0] != d)
+    return false;
+  const int mul = uses.sole_reader(plan.nodes[div].outputs[0]);
+  if (!is_op(plan, mul, "Mul")) return false;
+  const int gamma = other_input(plan.nodes[mul], plan.nodes[div].outputs[0]);
+  const Tensor* g = constant(plan, gamma);
+  if (!g || g->dtype() != DataType::kFloat || g->rank() != 1) return false;
+  int last = mul;
+  int beta = -1;
+  const int bias_add = uses.sole_reader(plan.nodes[mul].outputs[0]);
+  if (is_op(plan, bias_add, "Add")) {
+    const int b = other_input(plan.nodes[bias_add], plan.nodes[mul].outputs[0]);
+    const Tensor* bt = constant(plan, b);
+    if (bt && bt->dtype() == DataType::kFloat && bt->rank() == 1 && bt->numel() == g->numel()) {
+      beta = b;
+      last = bias_add;
+    }
+  }
+  NodeDef& def = synthetic(plan, *plan.nodes[last].def, "LayerNormalization");
+  AttributeDef eps_attr;
+  eps_attr.name = "epsilon";
+  eps_attr.type = AttrType::kFloat;
+  eps_attr.f = eps;
+  def.attributes.push_back(eps_attr);
+  PlannedNode node;
+  node.def = &def;
+  node.fn = find_op("LayerNormalization")->fn;
+  node.inputs = {x, gamma};
+  if (beta >= 0) node.inputs.push_back(beta);
+  node.outputs = {plan.nodes[last].outputs[0]};
+  plan.nodes[last] = std::move(node);
+  ++plan.fused;
+  return true;
+}
+
+}  // namespace
+
+void fuse_norms_and_activations(Plan& plan) {
+  for (size_t i = 0; i < plan.nodes.size(); ++i) {
+    const Uses uses(plan);
+    if (plan.nodes[i].outputs.empty() || plan.nodes[i].outputs[0] < 0) continue;
+    if (try_rms_norm(plan, uses, static_cast<int>(i))) continue;
+    try_layer_norm(plan, uses, static_cast<int>(i));
+  }
+  remove_dead_nodes(plan);
+}
+
+void fuse_linear(Plan& plan, const PlanOptions& options) {
+  fuse_integer_linear(plan, options);
+  remove_dead_nodes(plan);
+  fuse_float_linear(plan, options);
+  remove_dead_nodes(plan);
+}
+
+}  // namespace edgelm::onnx
