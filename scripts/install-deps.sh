@@ -9,8 +9,12 @@ packages=(
   nlohmann-json3-dev libpcre2-dev libutf8proc-dev libcli11-dev libsodium-dev libfmt-dev libspdlog-dev
   libhwy-dev libcpp-httplib-dev libphonenumber-dev
   # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev python3-numpy python3-torch python3-jinja2 python3-regex nodejs npm
+  libgtest-dev libgmock-dev libbenchmark-dev python3-numpy python3-torch python3-jinja2 python3-regex
 )
+# Node.js and npm run the test oracles (npm packages are installed by the tests that use them). A
+# Node.js that is already on PATH (e.g. a vendor build that bundles npm) is used as it is.
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do
