@@ -44,6 +44,8 @@ struct SamplingOptions {
 };
 
 void add_config_option(CLI::App& app, std::string& path);
+// The config in `path`, or the defaults when path is empty (no --config given).
+Result<Config> config_from_file(const std::string& path);
 
 void register_run(CLI::App& app, int& exit_code);
 void register_chat(CLI::App& app, int& exit_code);

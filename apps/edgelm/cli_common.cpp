@@ -35,11 +35,13 @@ void ModelOptions::add_to(CLI::App& app) {
   app.add_flag("--context-shift", context_shift, "when the context is full, drop old tokens and go on");
 }
 
+Result<Config> config_from_file(const std::string& path) {
+  if (path.empty()) return Config{};
+  return load_config(path);
+}
+
 Result<Config> ModelOptions::resolve_config() const {
-  Config config;
-  if (!config_path.empty()) {
-    EDGELM_TRY(config, load_config(config_path));
-  }
+  EDGELM_TRY(Config config, config_from_file(config_path));
   if (threads) config.threads = *threads;
   if (ctx) config.ctx = *ctx;
   if (batch) config.batch = *batch;

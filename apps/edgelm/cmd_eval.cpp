@@ -77,12 +77,9 @@ int eval(const EvalCliOptions& o) {
     return report(make_error(ErrorCode::kInvalidArgument,
                              "nothing to measure: give --ppl FILE and/or --task VALSET.jsonl"));
   }
-  Config config;
-  if (!o.config_path.empty()) {
-    auto loaded = load_config(o.config_path);
-    if (!loaded) return report(loaded.error());
-    config = *loaded;
-  }
+  auto loaded = config_from_file(o.config_path);
+  if (!loaded) return report(loaded.error());
+  Config config = *loaded;
   if (o.threads) config.threads = *o.threads;
   const int threads = config.resolved_threads();
 

@@ -14,20 +14,11 @@
 
 namespace edgelm::cli {
 
-// Declared for cmd_run.cpp (`edgelm run --onnx MODEL.onnx`): generates from a prompt with an ONNX
-// causal LM and a tokenizer read from a GGUF file's vocabulary. Returns the exit code.
-int run_onnx_causal_lm(const std::string& model_path, const std::string& vocab_path,
-                       const std::string& prompt, int n_predict,
-                       const runtime::SamplerParams& sampling, const Config& config);
-
 namespace {
 
 Result<onnx::SessionOptions> session_options(const std::string& config_path, int threads,
                                              bool no_mmap) {
-  Config config;
-  if (!config_path.empty()) {
-    EDGELM_TRY(config, load_config(config_path));
-  }
+  EDGELM_TRY(Config config, config_from_file(config_path));
   if (threads > 0) config.threads = threads;
   if (no_mmap) config.use_mmap = false;
   return onnx::SessionOptions::from_config(config);

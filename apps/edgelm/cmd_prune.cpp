@@ -57,12 +57,9 @@ int prune(const PruneCliOptions& o) {
   if (!o.calib_file.empty() && !o.imatrix_file.empty()) {
     return report(make_error(ErrorCode::kInvalidArgument, "give --calib or --imatrix, not both"));
   }
-  Config config;
-  if (!o.config_path.empty()) {
-    auto loaded = load_config(o.config_path);
-    if (!loaded) return report(loaded.error());
-    config = *loaded;
-  }
+  auto loaded = config_from_file(o.config_path);
+  if (!loaded) return report(loaded.error());
+  Config config = *loaded;
   if (o.threads) config.threads = *o.threads;
   config.quant_bits = 0;  // prune the weights as stored
   std::optional<tools::ImportanceMatrix> imatrix;

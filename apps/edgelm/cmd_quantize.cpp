@@ -21,12 +21,9 @@ struct QuantizeCliOptions {
 };
 
 int quantize(const QuantizeCliOptions& o) {
-  Config config;
-  if (!o.config_path.empty()) {
-    auto loaded = load_config(o.config_path);
-    if (!loaded) return report(loaded.error());
-    config = *loaded;
-  }
+  auto loaded = config_from_file(o.config_path);
+  if (!loaded) return report(loaded.error());
+  Config config = *loaded;
   if (o.threads > 0) config.threads = o.threads;
   auto recipe = tools::parse_quant_recipe(o.type);
   if (!recipe) return report(recipe.error());
