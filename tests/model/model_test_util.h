@@ -2,6 +2,8 @@
 // C++ Context on the same script of decode / truncate / shift operations, and comparing logits.
 #pragma once
 
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -40,8 +42,10 @@ inline Op shift(int32_t n_keep, int32_t n_discard) {
 }
 
 // A fresh directory under the build tree for one test's files.
+// One directory per test process: CTest runs the tests of a suite as parallel processes, and a
+// shared directory would be wiped and regenerated under another process's feet.
 inline fs::path scratch_dir(const std::string& name) {
-  const fs::path dir = edgelm::test::binary_dir() / "model_test" / name;
+  const fs::path dir = edgelm::test::binary_dir() / "model_test" / (name + "-" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;
