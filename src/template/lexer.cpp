@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "template/template_error.h"
+#include "template/utf8.h"
 
 namespace edgelm::jinja {
 
@@ -285,24 +286,6 @@ class Lexer {
     return -1;
   }
 
-  static void append_utf8(std::string& out, uint32_t cp) {
-    if (cp < 0x80) {
-      out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      out += static_cast<char>(0xC0 | (cp >> 6));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      out += static_cast<char>(0xE0 | (cp >> 12));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-      out += static_cast<char>(0xF0 | (cp >> 18));
-      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-  }
-
   // Python string-literal escapes (jinja2 decodes literals with Python's rules).
   void lex_string() {
     const size_t start = pos_;
@@ -379,7 +362,7 @@ class Lexer {
             cp = cp * 16 + static_cast<uint32_t>(h);
           }
           if (cp > 0x10FFFF) error_at(start, "escape beyond U+10FFFF");
-          append_utf8(value, cp);
+          utf8::append(value, cp);
           i += width;
           break;
         }
@@ -389,7 +372,7 @@ class Lexer {
             for (int k = 0; k < 2 && i + 1 < raw.size() && raw[i + 1] >= '0' && raw[i + 1] <= '7';
                  ++k)
               cp = cp * 8 + static_cast<uint32_t>(raw[++i] - '0');
-            append_utf8(value, cp);
+            utf8::append(value, cp);
           } else {
             value += '\\';  // Python keeps unknown escapes verbatim
             value += e;
