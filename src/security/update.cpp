@@ -29,6 +29,9 @@ struct Layout {
   fs::path slots() const { return dir / "slots"; }
   fs::path staging() const { return dir / "staging"; }
   fs::path active() const { return dir / "active"; }
+  // The highest model version ever activated: anti-rollback must not depend on slots that a
+  // rollback, a lost link or a cleanup can make disappear.
+  fs::path version_floor() const { return metadata() / "model_version_floor.json"; }
   fs::path previous() const { return dir / "previous"; }
 };
 
@@ -56,6 +59,41 @@ Status replace_symlink(const fs::path& link, const fs::path& target, const Updat
     return e;
   }
   return detail::fsync_path(link.parent_path());
+}
+
+// 0 when no model was ever activated (or the state predates the floor file).
+Result<uint64_t> read_version_floor(const Layout& layout, const std::string& model_name) {
+  std::error_code ec;
+  if (!fs::exists(layout.version_floor(), ec)) return uint64_t{0};
+  EDGELM_TRY(std::string text, detail::read_file(layout.version_floor(), kMaxSlotRecordBytes));
+  const json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  const std::string where = "'" + layout.version_floor().string() + "'";
+  if (!doc.is_object() || !doc.contains("versions") || !doc["versions"].is_object()) {
+    return detail::security_error(where + " is damaged: expected {\"versions\": {model: version}}");
+  }
+  const json& versions = doc["versions"];
+  if (!versions.contains(model_name)) return uint64_t{0};
+  if (!versions[model_name].is_number_unsigned()) {
+    return detail::security_error(where + ": the version of '" + model_name + "' is not a number");
+  }
+  return versions[model_name].get<uint64_t>();
+}
+
+Status raise_version_floor(const Layout& layout, const std::string& model_name, uint64_t version) {
+  json doc = {{"versions", json::object()}};
+  std::error_code ec;
+  if (fs::exists(layout.version_floor(), ec)) {
+    EDGELM_TRY(std::string text, detail::read_file(layout.version_floor(), kMaxSlotRecordBytes));
+    doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (!doc.is_object() || !doc.contains("versions") || !doc["versions"].is_object()) {
+      return detail::security_error("'" + layout.version_floor().string() + "' is damaged");
+    }
+  }
+  json& entry = doc["versions"][model_name];
+  if (entry.is_number_unsigned() && entry.get<uint64_t>() >= version) return {};
+  entry = version;
+  const std::string text = doc.dump(2);
+  return detail::write_file_atomic(layout.version_floor(), detail::as_bytes(text), 0644);
 }
 
 std::string slot_record_json(const tuf::Target& target) {
@@ -342,6 +380,13 @@ class Updater {
       }
     }
 
+    EDGELM_TRY(const uint64_t floor, read_version_floor(layout_, s_.model_name));
+    if (best->model_version < floor) {
+      return refused("anti-rollback", "model '" + s_.model_name + "' version " + std::to_string(best->model_version) +
+                                          " is lower than version " + std::to_string(floor) +
+                                          ", which this device has already installed");
+    }
+
     const std::string slot_name = "v" + std::to_string(best->model_version) + "-" + to_hex(best->sha256).substr(0, 16);
     const fs::path slot = layout_.slots() / slot_name;
     EDGELM_CHECK(remove_unreferenced_slots());
@@ -368,6 +413,8 @@ class Updater {
                                             std::to_string(best->model_version) + ") failed: " + verdict.summary);
     }
     step(o_, "validated");
+    EDGELM_CHECK(raise_version_floor(layout_, s_.model_name, best->model_version));
+    step(o_, "floor-raised");
 
     if (current) {
       EDGELM_CHECK(replace_symlink(layout_.previous(), fs::read_symlink(layout_.active()), &o_, "previous-temp-linked"));

@@ -346,6 +346,18 @@ TEST_F(Update, LowerModelVersionIsRefused) {
   expect_refused("anti-rollback: model 'stories' version 1 is lower than the installed version 2", 2);
 }
 
+// After a rollback the active slot is older than what the device once ran; the repository must
+// still not be able to push a version between the two.
+TEST_F(Update, VersionBelowTheHighestEverInstalledIsRefusedAfterRollback) {
+  ASSERT_TRUE(builder_.add_target(v2_, "stories-3.gguf", "stories", 3));
+  ASSERT_TRUE(publish());
+  ASSERT_TRUE(update());
+  ASSERT_TRUE(rollback(device()));
+  builder_.remove_target("stories-3.gguf");
+  ASSERT_TRUE(publish_v2(v2_));
+  expect_refused("anti-rollback: model 'stories' version 2 is lower than version 3, which this device has already installed");
+}
+
 TEST_F(Update, CandidateFailingTheValidationGateIsNotActivated) {
   ASSERT_TRUE(publish_v2(bad_));
   expect_refused("validation gate: candidate 'stories-2.gguf' (model version 2) failed: greedy agreement");
@@ -419,7 +431,7 @@ TEST_F(Update, KillAtEveryStepLeavesAVerifiedActiveModel) {
   }
   // Every state-changing step was hit.
   for (const char* expected : {"root-temp-written", "root-saved", "timestamp-saved", "snapshot-saved", "targets-saved",
-                               "download-started", "downloaded", "slot-staged", "validated", "previous-temp-linked",
+                               "download-started", "downloaded", "slot-staged", "validated", "floor-raised", "previous-temp-linked",
                                "previous-linked", "active-temp-linked", "activated", "cleaned"}) {
     EXPECT_NE(std::find(steps.begin(), steps.end(), expected), steps.end()) << expected;
   }
