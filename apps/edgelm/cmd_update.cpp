@@ -3,17 +3,21 @@
 //
 // The config file's "update" object configures it (paths relative to the config file):
 //   {"update": {"state_dir": "/var/lib/edgelm", "model": "stories", "trusted_root": "root.json",
-//               "validation": {"set": "validation.json", "min_agreement": 0.8,
-//                              "max_perplexity_ratio": 1.1, "min_accuracy": 0.0, "greedy_tokens": 16}}}
-// The validation set: {"texts": [...], "prompts": [...], "labeled": [{"prompt": .., "answer": ..}]}.
-#include <cmath>
+//               "validation": {"text": "validation.txt", "tasks": "validation.jsonl",
+//                              "window": 128, "max_new_tokens": 16,
+//                              "gate": {"max_ppl_increase_pct": 5, "min_top1_agreement": 0.9,
+//                                       "min_accuracy": 0.8}}}}
+// The gate is `edgelm eval --gate` (tools::check_gate): perplexity, KL and top-1 agreement of the
+// candidate against the current model over `text`, and accuracy on the labeled `tasks` (JSONL, as
+// for `edgelm eval --task`). On a first install there is no current model, so only the absolute
+// thresholds (min_accuracy) apply.
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "cli.h"
-#include "edgelm/model.h"
+#include "edgelm/eval.h"
 #include "edgelm/security/update.h"
 
 namespace edgelm::cli {
@@ -30,13 +34,11 @@ struct UpdateCliOptions {
 };
 
 struct ValidationPolicy {
-  std::vector<std::string> texts;    // perplexity
-  std::vector<std::string> prompts;  // greedy agreement
-  std::vector<std::pair<std::string, std::string>> labeled;  // accuracy: greedy output starts with answer
-  double min_agreement = 0.8;
-  double max_perplexity_ratio = 1.1;
-  double min_accuracy = 0.0;
-  int greedy_tokens = 16;
+  std::string text;                    // perplexity and KL
+  std::vector<tools::TaskItem> tasks;  // accuracy
+  tools::GatePolicy gate;
+  int32_t window = 0;  // 0: the eval default
+  int32_t max_new_tokens = 16;
 };
 
 struct UpdateConfig {
@@ -49,71 +51,80 @@ Error config_error(const std::string& where, const std::string& what) {
   return make_error(ErrorCode::kInvalidArgument, where + ": " + what);
 }
 
-Result<json> read_json(const fs::path& path) {
+Result<std::string> read_text(const fs::path& path, const std::string& what) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error(ErrorCode::kIo, "cannot read '" + path.string() + "'");
+  if (!in) return make_error(ErrorCode::kIo, "cannot read " + what + " '" + path.string() + "'");
   std::ostringstream text;
   text << in.rdbuf();
-  json doc = json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) return make_error(ErrorCode::kInvalidFormat, "'" + path.string() + "' is not valid JSON");
+  return text.str();
+}
+
+Result<json> read_json(const fs::path& path) {
+  EDGELM_TRY(std::string text, read_text(path, "config"));
+  json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded())
+    return make_error(ErrorCode::kInvalidFormat, "'" + path.string() + "' is not valid JSON");
   return doc;
 }
 
-Result<std::vector<std::string>> strings_of(const json& obj, const char* key, const std::string& where) {
-  std::vector<std::string> out;
-  if (!obj.contains(key)) return out;
-  if (!obj[key].is_array()) return config_error(where, std::string("'") + key + "' must be an array of strings");
-  for (const auto& v : obj[key]) {
-    if (!v.is_string()) return config_error(where, std::string("'") + key + "' must be an array of strings");
-    out.push_back(v.get<std::string>());
-  }
-  return out;
-}
-
-Result<double> number_of(const json& obj, const char* key, double fallback, const std::string& where) {
+Result<int32_t> int_of(const json& obj, const char* key, int32_t fallback, int32_t lo, int32_t hi,
+                       const std::string& where) {
   if (!obj.contains(key)) return fallback;
-  if (!obj[key].is_number()) return config_error(where, std::string("'") + key + "' must be a number");
-  return obj[key].get<double>();
+  if (!obj[key].is_number_integer() || obj[key].get<int64_t>() < lo ||
+      obj[key].get<int64_t>() > hi) {
+    return config_error(where, "'" + std::string(key) + "' must be an integer in [" +
+                                   std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  }
+  return obj[key].get<int32_t>();
 }
 
-Result<ValidationPolicy> load_validation(const json& v, const fs::path& base, const std::string& where) {
+Result<ValidationPolicy> load_validation(const json& v, const fs::path& base,
+                                         const std::string& where) {
   ValidationPolicy p;
   if (!v.is_object()) return config_error(where, "'validation' must be an object");
-  EDGELM_TRY(p.min_agreement, number_of(v, "min_agreement", p.min_agreement, where));
-  EDGELM_TRY(p.max_perplexity_ratio, number_of(v, "max_perplexity_ratio", p.max_perplexity_ratio, where));
-  EDGELM_TRY(p.min_accuracy, number_of(v, "min_accuracy", p.min_accuracy, where));
-  EDGELM_TRY(double tokens, number_of(v, "greedy_tokens", p.greedy_tokens, where));
-  if (tokens < 1 || tokens > 512) return config_error(where, "'greedy_tokens' must be in [1, 512]");
-  p.greedy_tokens = static_cast<int>(tokens);
-  if (!v.contains("set") || !v["set"].is_string()) return config_error(where, "'set' must name the validation set file");
-  const fs::path set_path = base / v["set"].get<std::string>();
-  EDGELM_TRY(json set, read_json(set_path));
-  const std::string set_where = "validation set '" + set_path.string() + "'";
-  if (!set.is_object()) return config_error(set_where, "expected an object");
-  EDGELM_TRY(p.texts, strings_of(set, "texts", set_where));
-  EDGELM_TRY(p.prompts, strings_of(set, "prompts", set_where));
-  if (set.contains("labeled")) {
-    if (!set["labeled"].is_array()) return config_error(set_where, "'labeled' must be an array");
-    for (const auto& e : set["labeled"]) {
-      if (!e.is_object() || !e.contains("prompt") || !e["prompt"].is_string() || !e.contains("answer") ||
-          !e["answer"].is_string()) {
-        return config_error(set_where, "each labeled example needs string 'prompt' and 'answer'");
-      }
-      p.labeled.emplace_back(e["prompt"].get<std::string>(), e["answer"].get<std::string>());
+  for (const auto& [key, value] : v.items()) {
+    if (key != "text" && key != "tasks" && key != "gate" && key != "window" &&
+        key != "max_new_tokens") {
+      return config_error(
+          where, "unknown key '" + key + "' (valid: text, tasks, gate, window, max_new_tokens)");
     }
   }
-  if (p.texts.empty() && p.prompts.empty() && p.labeled.empty()) {
-    return config_error(set_where, "has no texts, prompts or labeled examples");
+  EDGELM_TRY(p.window, int_of(v, "window", 0, 0, 1 << 16, where));
+  EDGELM_TRY(p.max_new_tokens, int_of(v, "max_new_tokens", p.max_new_tokens, 1, 512, where));
+  for (const char* key : {"text", "tasks"}) {
+    if (v.contains(key) && !v[key].is_string())
+      return config_error(where, "'" + std::string(key) + "' must be a path");
   }
+  if (v.contains("text")) {
+    EDGELM_TRY(p.text, read_text(base / v["text"].get<std::string>(), "validation text"));
+  }
+  if (v.contains("tasks")) {
+    const fs::path path = base / v["tasks"].get<std::string>();
+    EDGELM_TRY(std::string jsonl, read_text(path, "validation set"));
+    auto tasks = tools::parse_task_jsonl(jsonl);
+    if (!tasks)
+      return config_error("validation set '" + path.string() + "'", tasks.error().message);
+    p.tasks = std::move(*tasks);
+  }
+  if (p.text.empty() && p.tasks.empty())
+    return config_error(where, "needs a 'text' file and/or a 'tasks' set");
+  if (!v.contains("gate"))
+    return config_error(where, "'gate' (the thresholds a candidate must meet) is required");
+  auto gate = tools::parse_gate_policy(v["gate"].dump());
+  if (!gate) return config_error(where, gate.error().message);
+  p.gate = *gate;
   return p;
 }
 
 Result<UpdateConfig> load_update_config(const std::string& path) {
-  if (path.empty()) return config_error("edgelm update", "--config is required (it holds the \"update\" settings)");
+  if (path.empty())
+    return config_error("edgelm update", "--config is required (it holds the \"update\" settings)");
   EDGELM_TRY(json doc, read_json(path));
   const std::string where = "config '" + path + "'";
   if (!doc.is_object() || !doc.contains("update") || !doc["update"].is_object()) {
-    return config_error(where, "needs an \"update\" object: {\"state_dir\", \"model\", \"trusted_root\", \"validation\"}");
+    return config_error(
+        where,
+        "needs an \"update\" object: {\"state_dir\", \"model\", \"trusted_root\", \"validation\"}");
   }
   const json u = doc["update"];
   doc.erase("update");  // the remaining keys are the ordinary engine config
@@ -122,114 +133,95 @@ Result<UpdateConfig> load_update_config(const std::string& path) {
   const fs::path base = fs::path(path).parent_path();
   const std::string uwhere = where + ": update";
   for (const char* key : {"state_dir", "model"}) {
-    if (!u.contains(key) || !u[key].is_string()) return config_error(uwhere, std::string("'") + key + "' must be a string");
+    if (!u.contains(key) || !u[key].is_string())
+      return config_error(uwhere, std::string("'") + key + "' must be a string");
   }
   out.settings.state_dir = base / u["state_dir"].get<std::string>();
   out.settings.model_name = u["model"].get<std::string>();
   if (u.contains("trusted_root")) {
-    if (!u["trusted_root"].is_string()) return config_error(uwhere, "'trusted_root' must be a path");
+    if (!u["trusted_root"].is_string())
+      return config_error(uwhere, "'trusted_root' must be a path");
     out.settings.bootstrap_root = base / u["trusted_root"].get<std::string>();
   }
-  if (!u.contains("validation")) return config_error(uwhere, "'validation' is required: updates are gated");
+  if (!u.contains("validation"))
+    return config_error(uwhere, "'validation' is required: updates are gated");
   EDGELM_TRY(out.validation, load_validation(u["validation"], base, uwhere + ".validation"));
   return out;
 }
 
-// --- the default validation gate, on the public runtime API ---
+// --- the default validation gate: edgelm eval's measurements and thresholds ---
 
-struct Scores {
-  double perplexity = 0;  // over `texts`; 0 when there are none
-  double accuracy = 0;    // over `labeled`
-  std::vector<std::vector<int32_t>> greedy;  // per prompt
-};
-
-Result<std::unique_ptr<model::Context>> new_context(const runtime::Engine& engine, size_t n_tokens) {
-  model::ContextOptions options;
-  options.n_ctx = static_cast<int32_t>(std::min<size_t>(n_tokens + 1, engine.model().hparams().n_ctx_train));
-  options.n_threads = engine.config().resolved_threads();
-  return model::Context::create(engine.model(), options);
+std::string format_metric(const char* name, const std::optional<double>& value) {
+  if (!value) return "";
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%s%s %.4f", "; ", name, *value);
+  return buf;
 }
 
-Result<std::vector<int32_t>> greedy(const runtime::Engine& engine, const std::string& prompt, int n) {
-  EDGELM_TRY(auto tokens, engine.tokenize(prompt));
-  if (tokens.empty()) return make_error(ErrorCode::kInvalidArgument, "validation prompt tokenizes to nothing");
-  EDGELM_TRY(auto context, new_context(engine, tokens.size() + n));
-  std::vector<int32_t> out;
-  std::vector<int32_t> next = tokens;
-  for (int i = 0; i < n && context->n_past() + static_cast<int32_t>(next.size()) <= context->n_ctx(); ++i) {
-    EDGELM_TRY(auto logits, context->decode(next));
-    next = {static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin())};
-    out.push_back(next[0]);
-  }
-  return out;
-}
-
-Result<double> perplexity(const runtime::Engine& engine, const std::vector<std::string>& texts) {
-  double nll = 0;
-  size_t count = 0;
-  const auto n_vocab = static_cast<size_t>(engine.model().hparams().n_vocab);
-  for (const auto& text : texts) {
-    EDGELM_TRY(auto tokens, engine.tokenize(text));
-    if (tokens.size() < 2) continue;
-    EDGELM_TRY(auto context, new_context(engine, tokens.size()));
-    if (static_cast<size_t>(context->n_ctx()) < tokens.size()) tokens.resize(context->n_ctx());
-    EDGELM_TRY(auto logits, context->decode(tokens, /*all_logits=*/true));
-    for (size_t i = 0; i + 1 < tokens.size(); ++i) {
-      const float* row = logits.data() + i * n_vocab;
-      const float max = *std::max_element(row, row + n_vocab);
-      double sum = 0;
-      for (size_t j = 0; j < n_vocab; ++j) sum += std::exp(static_cast<double>(row[j] - max));
-      nll -= static_cast<double>(row[tokens[i + 1]] - max) - std::log(sum);
-      ++count;
+Result<tools::EvalMetrics> measure(const runtime::Engine& candidate, const runtime::Engine* current,
+                                   const ValidationPolicy& p, int threads) {
+  tools::EvalMetrics m;
+  tools::WindowOptions window;
+  window.n_ctx = p.window;
+  window.n_threads = threads;
+  if (!p.text.empty()) {
+    EDGELM_TRY(auto tokens, tools::tokenize_text(candidate.tokenizer(), p.text));
+    if (current != nullptr) {
+      EDGELM_TRY(auto cmp,
+                 tools::compare_distributions(current->model(), candidate.model(), tokens, window));
+      m.ppl_base = cmp.base.perplexity;
+      m.ppl_candidate = cmp.candidate.perplexity;
+      m.mean_kl = cmp.mean_kl;
+      m.p99_kl = cmp.p99_kl;
+      m.top1_agreement = cmp.top1_agreement;
+    } else {
+      EDGELM_TRY(auto ppl, tools::perplexity(candidate.model(), tokens, window));
+      m.ppl_candidate = ppl.perplexity;
     }
   }
-  return count == 0 ? 0.0 : std::exp(nll / static_cast<double>(count));
-}
-
-Result<Scores> score(const fs::path& model, const Config& config, const ValidationPolicy& p) {
-  EDGELM_TRY(auto engine, runtime::Engine::load(model, config));
-  Scores s;
-  EDGELM_TRY(s.perplexity, perplexity(*engine, p.texts));
-  for (const auto& prompt : p.prompts) {
-    EDGELM_TRY(auto tokens, greedy(*engine, prompt, p.greedy_tokens));
-    s.greedy.push_back(std::move(tokens));
+  if (!p.tasks.empty()) {
+    tools::TaskOptions task;
+    task.max_new_tokens = p.max_new_tokens;
+    task.n_threads = threads;
+    EDGELM_TRY(auto acc,
+               tools::task_accuracy(candidate.model(), candidate.tokenizer(), p.tasks, task));
+    m.accuracy_candidate = acc.accuracy;
+    if (current != nullptr) {
+      EDGELM_TRY(auto base,
+                 tools::task_accuracy(current->model(), current->tokenizer(), p.tasks, task));
+      m.accuracy_base = base.accuracy;
+    }
   }
-  size_t correct = 0;
-  for (const auto& [prompt, answer] : p.labeled) {
-    EDGELM_TRY(auto tokens, greedy(*engine, prompt, p.greedy_tokens));
-    std::string text = engine->tokenizer().decode(tokens, /*render_special=*/false);
-    text.erase(0, text.find_first_not_of(" \t\n"));
-    correct += text.rfind(answer, 0) == 0;
-  }
-  s.accuracy = p.labeled.empty() ? 1.0 : static_cast<double>(correct) / static_cast<double>(p.labeled.size());
-  return s;
+  return m;
 }
 
 security::ValidationGate default_gate(const Config& config, const ValidationPolicy& p) {
-  return [config, p](const fs::path& candidate, const fs::path* current) -> Result<security::GateVerdict> {
-    EDGELM_TRY(Scores cand, score(candidate, config, p));
-    char buf[256];
-    std::snprintf(buf, sizeof buf, "candidate perplexity %.4f, accuracy %.3f (min %.3f)", cand.perplexity,
-                  cand.accuracy, p.min_accuracy);
-    std::string summary = buf;
-    bool pass = std::isfinite(cand.perplexity) && cand.accuracy >= p.min_accuracy;
+  return [config, p](const fs::path& candidate,
+                     const fs::path* current) -> Result<security::GateVerdict> {
+    EDGELM_TRY(auto cand, runtime::Engine::load(candidate, config));
+    std::unique_ptr<runtime::Engine> cur;
     if (current != nullptr) {
-      EDGELM_TRY(Scores cur, score(*current, config, p));
-      size_t same = 0, total = 0;
-      for (size_t i = 0; i < cand.greedy.size(); ++i) {
-        const auto& a = cand.greedy[i];
-        const auto& b = cur.greedy[i];
-        total += std::max(a.size(), b.size());
-        for (size_t j = 0; j < std::min(a.size(), b.size()); ++j) same += a[j] == b[j];
-      }
-      const double agreement = total == 0 ? 1.0 : static_cast<double>(same) / static_cast<double>(total);
-      const double ratio = cur.perplexity > 0 ? cand.perplexity / cur.perplexity : 1.0;
-      std::snprintf(buf, sizeof buf, "; current perplexity %.4f, ratio %.4f (max %.4f); greedy agreement %.3f (min %.3f)",
-                    cur.perplexity, ratio, p.max_perplexity_ratio, agreement, p.min_agreement);
-      summary += buf;
-      pass = pass && ratio <= p.max_perplexity_ratio && agreement >= p.min_agreement;
+      EDGELM_TRY(cur, runtime::Engine::load(*current, config));
     }
-    return security::GateVerdict{pass, summary};
+    EDGELM_TRY(tools::EvalMetrics m, measure(*cand, cur.get(), p, config.resolved_threads()));
+    tools::GatePolicy gate = p.gate;
+    if (current == nullptr) {  // nothing to compare with: only absolute thresholds apply
+      gate.max_ppl_increase_pct.reset();
+      gate.max_mean_kl.reset();
+      gate.max_p99_kl.reset();
+      gate.min_top1_agreement.reset();
+      gate.max_accuracy_drop.reset();
+    }
+    const tools::GateResult result = tools::check_gate(gate, m);
+    std::string summary = current == nullptr ? "first install" : "against the current model";
+    summary += format_metric("perplexity", m.ppl_candidate) +
+               format_metric("current perplexity", m.ppl_base) +
+               format_metric("mean KL", m.mean_kl) + format_metric("p99 KL", m.p99_kl) +
+               format_metric("top-1 agreement", m.top1_agreement) +
+               format_metric("accuracy", m.accuracy_candidate) +
+               format_metric("current accuracy", m.accuracy_base);
+    for (const auto& failure : result.failures) summary += "; FAILED " + failure.message;
+    return security::GateVerdict{result.passed, summary};
   };
 }
 
@@ -265,8 +257,8 @@ int update(const UpdateCliOptions& o) {
   auto outcome = security::run_update(config->settings, **fetcher, options);
   if (!outcome) return report(outcome.error());
   if (!outcome->installed) {
-    std::printf("up to date: model version %llu (%s)\n", static_cast<unsigned long long>(outcome->model_version),
-                outcome->target.c_str());
+    std::printf("up to date: model version %llu (%s)\n",
+                static_cast<unsigned long long>(outcome->model_version), outcome->target.c_str());
     return 0;
   }
   std::printf("installed model version %llu (%s) at %s\nvalidation: %s\n",
@@ -279,11 +271,16 @@ int update(const UpdateCliOptions& o) {
 
 void register_update(CLI::App& app, int& exit_code) {
   auto options = std::make_shared<UpdateCliOptions>();
-  CLI::App* cmd = app.add_subcommand("update", "securely update the model from a TUF update repository");
-  cmd->add_option("--repo", options->repo, "update repository URL, e.g. https://updates.example.com/edgelm");
-  cmd->add_option("--config", options->config_path, "config with an \"update\" object (state_dir, model, ...)");
-  auto* rollback = cmd->add_flag("--rollback", options->rollback, "make the previous model active again");
-  cmd->add_flag("--status", options->status, "show the active and previous models")->excludes(rollback);
+  CLI::App* cmd =
+      app.add_subcommand("update", "securely update the model from a TUF update repository");
+  cmd->add_option("--repo", options->repo,
+                  "update repository URL, e.g. https://updates.example.com/edgelm");
+  cmd->add_option("--config", options->config_path,
+                  "config with an \"update\" object (state_dir, model, ...)");
+  auto* rollback =
+      cmd->add_flag("--rollback", options->rollback, "make the previous model active again");
+  cmd->add_flag("--status", options->status, "show the active and previous models")
+      ->excludes(rollback);
   cmd->callback([options, &exit_code] { exit_code = update(*options); });
 }
 

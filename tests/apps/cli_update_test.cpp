@@ -24,8 +24,12 @@ namespace fs = std::filesystem;
 using security::SigningKey;
 using security::tuf::Role;
 
-std::string edgelm_bin() { return shell_quote((binary_dir() / "apps" / "edgelm" / "edgelm").string()); }
-fs::path stories() { return shared_models_dir() / "stories260K" / "stories260K.gguf"; }
+std::string edgelm_bin() {
+  return shell_quote((binary_dir() / "apps" / "edgelm" / "edgelm").string());
+}
+fs::path stories() {
+  return shared_models_dir() / "stories260K" / "stories260K.gguf";
+}
 
 // The reference continuation published with the model: the validation texts and labels come from
 // it, not from our own runtime.
@@ -75,24 +79,32 @@ class CliUpdate : public ::testing::Test {
     server_ = std::make_unique<LoopbackFolder>(dir_ / "repo");
 
     const std::string text = reference_text();
-    nlohmann::json set;
-    set["texts"] = {text};
-    set["prompts"] = {text.substr(0, text.find(',')), text.substr(0, text.find("One day"))};
-    // "... a little girl named" -> "Lily": the next words of the reference continuation.
-    const size_t named = text.find("named") + 5;
-    set["labeled"] = {{{"prompt", text.substr(0, named)}, {"answer", "Lily"}}};
-    std::ofstream(dir_ / "device" / "validation.json") << set.dump();
+    std::ofstream(dir_ / "device" / "validation.txt") << text;
+    // "... a little girl named" -> "Lily", "... she saw a big, red" -> "ball": the next words of
+    // the reference continuation.
+    std::ofstream tasks(dir_ / "device" / "validation.jsonl");
+    for (const char* cue : {"named", "a big, red"}) {
+      const size_t end = text.find(cue) + std::string(cue).size();
+      const size_t next = text.find_first_of(" .,", end + 1);
+      tasks << nlohmann::json{{"prompt", text.substr(0, end)},
+                              {"answer", text.substr(end + 1, next - end - 1)}}
+                   .dump()
+            << "\n";
+    }
+    tasks.close();
     nlohmann::json config = {{"threads", 1},
                              {"update",
                               {{"state_dir", "state"},
                                {"model", "stories"},
                                {"trusted_root", "trusted-root.json"},
                                {"validation",
-                                {{"set", "validation.json"},
-                                 {"min_agreement", 0.75},
-                                 {"max_perplexity_ratio", 1.05},
-                                 {"min_accuracy", 1.0},
-                                 {"greedy_tokens", 24}}}}}};
+                                {{"text", "validation.txt"},
+                                 {"tasks", "validation.jsonl"},
+                                 {"window", 128},
+                                 {"gate",
+                                  {{"max_ppl_increase_pct", 2.0},
+                                   {"min_top1_agreement", 0.9},
+                                   {"min_accuracy", 1.0}}}}}}}};
     std::ofstream(config_path()) << config.dump();
   }
   void TearDown() override { fs::remove_all(dir_); }
@@ -109,7 +121,8 @@ class CliUpdate : public ::testing::Test {
   }
 
   CommandResult update(const std::string& extra = "") {
-    return run_command(edgelm_bin() + " update --config " + shell_quote(config_path().string()) + extra);
+    return run_command(edgelm_bin() + " update --config " + shell_quote(config_path().string()) +
+                       extra);
   }
   CommandResult update_from_repo() { return update(" --repo " + server_->url()); }
 
@@ -135,7 +148,8 @@ TEST_F(CliUpdate, GateAdmitsAFaithfulCandidateRefusesABrokenOneAndRollsBack) {
   auto first = update_from_repo();
   ASSERT_EQ(first.exit_code, 0) << first.err;
   EXPECT_NE(first.out.find("installed model version 1"), std::string::npos) << first.out;
-  EXPECT_NE(first.out.find("accuracy 1.000"), std::string::npos) << "the labeled answer must hold: " << first.out;
+  EXPECT_NE(first.out.find("accuracy 1.000"), std::string::npos)
+      << "the labeled answer must hold: " << first.out;
   EXPECT_EQ(active_version(), 1u);
 
   auto again = update_from_repo();
@@ -144,28 +158,33 @@ TEST_F(CliUpdate, GateAdmitsAFaithfulCandidateRefusesABrokenOneAndRollsBack) {
 
   // q8_0 keeps stories260K's greedy text and perplexity (docs/COMPRESSION.md: +0.02 %).
   const fs::path q8 = dir_ / "stories-q8_0.gguf";
-  make_model("quantize " + shell_quote(stories().string()) + " " + shell_quote(q8.string()) + " --type q8_0");
+  make_model("quantize " + shell_quote(stories().string()) + " " + shell_quote(q8.string()) +
+             " --type q8_0");
   publish(q8, 2);
   auto second = update_from_repo();
   ASSERT_EQ(second.exit_code, 0) << second.err << second.out;
   EXPECT_NE(second.out.find("installed model version 2"), std::string::npos) << second.out;
-  EXPECT_NE(second.out.find("greedy agreement"), std::string::npos) << "compared with the current model";
+  EXPECT_NE(second.out.find("top-1 agreement"), std::string::npos)
+      << "compared with the current model";
   EXPECT_EQ(active_version(), 2u);
 
   // Three quarters of every FFN removed: a valid, signed, hash-correct model that is much worse.
   const fs::path pruned = dir_ / "stories-pruned.gguf";
-  make_model("prune " + shell_quote(stories().string()) + " " + shell_quote(pruned.string()) + " --ffn-ratio 0.75");
+  make_model("prune " + shell_quote(stories().string()) + " " + shell_quote(pruned.string()) +
+             " --ffn-ratio 0.75");
   publish(pruned, 3);
   auto third = update_from_repo();
   EXPECT_NE(third.exit_code, 0) << third.out;
   EXPECT_NE(third.err.find("validation gate"), std::string::npos) << third.err;
+  EXPECT_NE(third.err.find("FAILED"), std::string::npos) << "names the threshold: " << third.err;
   EXPECT_EQ(active_version(), 2u) << "a refused candidate never becomes active";
 
   auto status = update(" --status");
   ASSERT_EQ(status.exit_code, 0) << status.err;
   EXPECT_NE(status.out.find("active: "), std::string::npos);
   EXPECT_NE(status.out.find("model version 2"), std::string::npos) << status.out;
-  EXPECT_NE(status.out.find("model version 1"), std::string::npos) << "previous kept: " << status.out;
+  EXPECT_NE(status.out.find("model version 1"), std::string::npos)
+      << "previous kept: " << status.out;
 
   auto back = update(" --rollback");
   ASSERT_EQ(back.exit_code, 0) << back.err;
@@ -185,6 +204,13 @@ TEST_F(CliUpdate, ConfigWithoutValidationIsRefused) {
   auto r = update_from_repo();
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("'validation' is required"), std::string::npos) << r.err;
+  EXPECT_EQ(active_version(), 0u);
+
+  std::ofstream(config_path()) << R"({"update": {"state_dir": "state", "model": "stories",
+      "validation": {"text": "validation.txt", "gate": {"min_top1_agreemnt": 0.9}}}})";
+  auto typo = update_from_repo();
+  EXPECT_NE(typo.exit_code, 0);
+  EXPECT_NE(typo.err.find("min_top1_agreemnt"), std::string::npos) << typo.err;
   EXPECT_EQ(active_version(), 0u);
 }
 

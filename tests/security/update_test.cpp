@@ -1,5 +1,7 @@
 // Over-the-air updates (TUF): a repository served from loopback, every attack in the issue, the
 // validation gate, rollback, and a crash (SIGKILL) at every step of an update.
+#include "edgelm/security/update.h"
+
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -10,7 +12,6 @@
 
 #include "edgelm/gguf.h"
 #include "edgelm/model.h"
-#include "edgelm/security/update.h"
 #include "edgelm/security/update_repo.h"
 #include "security_test_util.h"
 
@@ -33,7 +34,8 @@ std::vector<int32_t> greedy_tokens(const fs::path& path, int n) {
   for (int i = 0; i < n; ++i) {
     auto logits = (*context)->decode(next);
     if (!logits) return {};
-    next = {static_cast<int32_t>(std::max_element(logits->begin(), logits->end()) - logits->begin())};
+    next = {
+        static_cast<int32_t>(std::max_element(logits->begin(), logits->end()) - logits->begin())};
     out.push_back(next[0]);
   }
   return out;
@@ -50,10 +52,13 @@ Result<GateVerdict> greedy_agreement_gate(const fs::path& candidate, const fs::p
   int same = 0;
   for (int i = 0; i < kTokens; ++i) same += cand[i] == cur[i];
   const double agreement = static_cast<double>(same) / kTokens;
-  return GateVerdict{agreement >= 0.75, "greedy agreement " + std::to_string(agreement) + " (min 0.75)"};
+  return GateVerdict{agreement >= 0.75,
+                     "greedy agreement " + std::to_string(agreement) + " (min 0.75)"};
 }
 
-int64_t now() { return static_cast<int64_t>(std::time(nullptr)); }
+int64_t now() {
+  return static_cast<int64_t>(std::time(nullptr));
+}
 constexpr int64_t kYear = 365 * 24 * 3600;
 
 class Update : public ::testing::Test {
@@ -99,7 +104,8 @@ class Update : public ::testing::Test {
     const auto* out = file->find_tensor("output.weight");
     ASSERT_NE(out, nullptr);
     const size_t begin = file->data_offset() + out->offset;
-    for (size_t i = begin; i < begin + out->n_bytes; i += 4) bytes[i + 3] ^= static_cast<char>(0x80);  // sign bit
+    for (size_t i = begin; i < begin + out->n_bytes; i += 4)
+      bytes[i + 3] ^= static_cast<char>(0x80);  // sign bit
     bad_ = dir_ / "bad.gguf";
     write_bytes(bad_, bytes);
   }
@@ -177,7 +183,8 @@ TEST_F(Update, InstallsNewVersionKeepsPreviousAndRollsBack) {
 
 TEST_F(Update, RollbackToOldMetadataIsRefused) {
   std::map<std::string, std::string> old;
-  for (const char* f : {"timestamp.json", "snapshot.json", "targets.json"}) old[f] = read_bytes(repo() / f);
+  for (const char* f : {"timestamp.json", "snapshot.json", "targets.json"})
+    old[f] = read_bytes(repo() / f);
   ASSERT_TRUE(publish_v2(v2_));
   ASSERT_TRUE(update());
   for (const auto& [name, bytes] : old) write_bytes(repo() / name, bytes);
@@ -211,13 +218,16 @@ TEST_F(Update, ArbitraryPackageIsRefused) {
 TEST_F(Update, EndlessDataIsCutOff) {
   ASSERT_TRUE(publish_v2(v2_));
   fs::remove(repo() / "targets" / "stories-2.gguf");
-  server_->server().Get("/targets/stories-2.gguf", [](const httplib::Request&, httplib::Response& res) {
-    res.set_chunked_content_provider("application/octet-stream", [](size_t, httplib::DataSink& sink) {
-      static const std::string block(64 * 1024, 'A');
-      return sink.write(block.data(), block.size());  // never ends
-    });
-  });
-  expect_refused("longer than the " + std::to_string(fs::file_size(v2_)) + " bytes the metadata allows");
+  server_->server().Get("/targets/stories-2.gguf",
+                        [](const httplib::Request&, httplib::Response& res) {
+                          res.set_chunked_content_provider(
+                              "application/octet-stream", [](size_t, httplib::DataSink& sink) {
+                                static const std::string block(64 * 1024, 'A');
+                                return sink.write(block.data(), block.size());  // never ends
+                              });
+                        });
+  expect_refused("longer than the " + std::to_string(fs::file_size(v2_)) +
+                 " bytes the metadata allows");
 }
 
 TEST_F(Update, EndlessMetadataIsCutOff) {
@@ -276,7 +286,8 @@ TEST_F(Update, ThresholdNotMetIsRefused) {
   const SigningKey* root_signers[] = {root_key_.get()};
   ASSERT_TRUE(builder_.publish_root(root_signers, now() + kYear));
   ASSERT_TRUE(publish_v2(v2_));  // targets signed by one of the two keys
-  expect_refused("targets.json: signature check failed: 1 valid signature(s) from trusted keys, 2 required");
+  expect_refused(
+      "targets.json: signature check failed: 1 valid signature(s) from trusted keys, 2 required");
 
   const SigningKey* both[] = {targets_key_.get(), &*second};
   const SigningKey* s[] = {snapshot_key_.get()};
@@ -328,7 +339,8 @@ TEST_F(Update, RootRotationSkippingAVersionIsRefused) {
   tuf::RootMetadata skipped = builder_.root();
   skipped.version = 3;
   const SigningKey* signers[] = {root_key_.get()};
-  write_bytes(repo() / "2.root.json", tuf::sign_metadata(Role::kRoot, tuf::to_json(skipped), signers));
+  write_bytes(repo() / "2.root.json",
+              tuf::sign_metadata(Role::kRoot, tuf::to_json(skipped), signers));
   expect_refused("root rotation: 2.root.json has version 3, expected 2");
 }
 
@@ -343,7 +355,8 @@ TEST_F(Update, LowerModelVersionIsRefused) {
   ASSERT_TRUE(update());
   builder_.remove_target("stories-2.gguf");  // the repository now offers only version 1
   ASSERT_TRUE(publish());
-  expect_refused("anti-rollback: model 'stories' version 1 is lower than the installed version 2", 2);
+  expect_refused("anti-rollback: model 'stories' version 1 is lower than the installed version 2",
+                 2);
 }
 
 // After a rollback the active slot is older than what the device once ran; the repository must
@@ -355,12 +368,15 @@ TEST_F(Update, VersionBelowTheHighestEverInstalledIsRefusedAfterRollback) {
   ASSERT_TRUE(rollback(device()));
   builder_.remove_target("stories-3.gguf");
   ASSERT_TRUE(publish_v2(v2_));
-  expect_refused("anti-rollback: model 'stories' version 2 is lower than version 3, which this device has already installed");
+  expect_refused(
+      "anti-rollback: model 'stories' version 2 is lower than version 3, which this device has "
+      "already installed");
 }
 
 TEST_F(Update, CandidateFailingTheValidationGateIsNotActivated) {
   ASSERT_TRUE(publish_v2(bad_));
-  expect_refused("validation gate: candidate 'stories-2.gguf' (model version 2) failed: greedy agreement");
+  expect_refused(
+      "validation gate: candidate 'stories-2.gguf' (model version 2) failed: greedy agreement");
   size_t slots = 0;
   for ([[maybe_unused]] const auto& e : fs::directory_iterator(device() / "slots")) ++slots;
   EXPECT_EQ(slots, 1u) << "the failed candidate's slot is removed";
@@ -430,9 +446,10 @@ TEST_F(Update, KillAtEveryStepLeavesAVerifiedActiveModel) {
     expect_active(2);
   }
   // Every state-changing step was hit.
-  for (const char* expected : {"root-temp-written", "root-saved", "timestamp-saved", "snapshot-saved", "targets-saved",
-                               "download-started", "downloaded", "slot-staged", "validated", "floor-raised", "previous-temp-linked",
-                               "previous-linked", "active-temp-linked", "activated", "cleaned"}) {
+  for (const char* expected :
+       {"root-temp-written", "root-saved", "timestamp-saved", "snapshot-saved", "targets-saved",
+        "download-started", "downloaded", "slot-staged", "validated", "floor-raised",
+        "previous-temp-linked", "previous-linked", "active-temp-linked", "activated", "cleaned"}) {
     EXPECT_NE(std::find(steps.begin(), steps.end(), expected), steps.end()) << expected;
   }
 }
