@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "edgelm/error.h"
+#include "edgelm/tokenizer.h"
 
 namespace edgelm::runtime {
 
@@ -72,6 +73,10 @@ class GrammarVocab {
  public:
   static Result<std::shared_ptr<const GrammarVocab>> build(std::vector<std::string> token_texts,
                                                            std::vector<int32_t> eog_tokens);
+  // A model's vocabulary: each token's output bytes (Tokenizer::token_to_piece), control tokens
+  // empty, the tokenizer's end-of-generation tokens as EOG.
+  static Result<std::shared_ptr<const GrammarVocab>> from_tokenizer(
+      const tokenizer::Tokenizer& tokenizer);
   size_t size() const { return texts_.size(); }
   const std::string& text(int32_t token) const { return texts_[static_cast<size_t>(token)]; }
   bool is_eog(int32_t token) const { return is_eog_[static_cast<size_t>(token)] != 0; }

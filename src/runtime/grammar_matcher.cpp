@@ -155,6 +155,18 @@ struct Utf8Partial {
 
 }  // namespace
 
+Result<std::shared_ptr<const GrammarVocab>> GrammarVocab::from_tokenizer(
+    const tokenizer::Tokenizer& tokenizer) {
+  std::vector<std::string> texts(static_cast<size_t>(tokenizer.n_vocab()));
+  std::vector<int32_t> eog;
+  for (int32_t id = 0; id < tokenizer.n_vocab(); ++id) {
+    if (tokenizer.is_eog(id)) eog.push_back(id);
+    if (!tokenizer.is_control(id))
+      texts[static_cast<size_t>(id)] = tokenizer.token_to_piece(id, false);
+  }
+  return build(std::move(texts), std::move(eog));
+}
+
 Result<std::shared_ptr<const GrammarVocab>> GrammarVocab::build(
     std::vector<std::string> token_texts, std::vector<int32_t> eog_tokens) {
   auto vocab = std::make_shared<GrammarVocab>();

@@ -2,6 +2,7 @@
 // always yield JSON that parses (nlohmann::json) and validates against the schema.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -25,75 +26,8 @@ struct TestVocab {
   int32_t eos = -1;
 };
 
-void append_utf8(uint32_t cp, std::string& out) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
-
-std::vector<uint32_t> code_points(const std::string& s) {
-  std::vector<uint32_t> out;
-  for (size_t i = 0; i < s.size();) {
-    const auto b = static_cast<uint8_t>(s[i]);
-    const int n = b < 0x80 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
-    uint32_t cp = n == 1 ? b : b & (0x3F >> (n - 1));
-    for (int k = 1; k < n && i + k < s.size(); ++k)
-      cp = (cp << 6) | (static_cast<uint8_t>(s[i + k]) & 0x3F);
-    out.push_back(cp);
-    i += static_cast<size_t>(n);
-  }
-  return out;
-}
-
-// GPT-2 byte-level BPE shows byte b as a printable code point: printable Latin-1 bytes as
-// themselves, the rest as 256, 257, ... in byte order.
-std::string gpt2_token_bytes(const std::string& text) {
-  static const std::vector<int> decode = [] {
-    std::vector<int> table(512, -1);
-    int next = 256;
-    for (int b = 0; b < 256; ++b) {
-      const bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174);
-      table[static_cast<size_t>(printable ? b : next++)] = b;
-    }
-    return table;
-  }();
-  std::string out;
-  for (uint32_t cp : code_points(text)) {
-    if (cp >= decode.size() || decode[cp] < 0) return text;  // not byte-level: keep as is
-    out += static_cast<char>(decode[cp]);
-  }
-  return out;
-}
-
-// SentencePiece shows spaces as U+2581 and raw bytes as <0xAB>.
-std::string spm_token_bytes(const std::string& text) {
-  if (text.size() == 6 && text.rfind("<0x", 0) == 0 && text[5] == '>') {
-    return std::string(1, static_cast<char>(std::stoi(text.substr(3, 2), nullptr, 16)));
-  }
-  std::string out;
-  for (uint32_t cp : code_points(text)) {
-    if (cp == 0x2581) {
-      out += ' ';
-    } else {
-      append_utf8(cp, out);
-    }
-  }
-  return out;
-}
-
-TestVocab load_vocab(const std::string& file, bool byte_level) {
+// The vocabulary as the server builds it for constrained generation.
+TestVocab load_vocab(const std::string& file) {
   TestVocab result;
   result.name = file;
   auto gguf = format::GgufFile::open(test::shared_models_dir() / "llama.cpp-vocab" / file);
@@ -101,21 +35,13 @@ TestVocab load_vocab(const std::string& file, bool byte_level) {
     ADD_FAILURE() << gguf.error().to_string();
     return result;
   }
-  auto tokens = gguf->get_array("tokenizer.ggml.tokens");
-  auto types = gguf->get_array("tokenizer.ggml.token_type");
-  auto eos = gguf->get_uint("tokenizer.ggml.eos_token_id");
-  if (!tokens || !types || !eos) {
-    ADD_FAILURE() << "vocab keys missing in " << file;
+  auto tokenizer = tokenizer::Tokenizer::from_gguf(*gguf);
+  if (!tokenizer) {
+    ADD_FAILURE() << tokenizer.error().to_string();
     return result;
   }
-  std::vector<std::string> texts;
-  for (size_t i = 0; i < (*tokens)->strings.size(); ++i) {
-    const bool control = (*types)->ints[i] == 3;  // control tokens have no output text
-    const std::string& t = (*tokens)->strings[i];
-    texts.push_back(control ? "" : byte_level ? gpt2_token_bytes(t) : spm_token_bytes(t));
-  }
-  result.eos = static_cast<int32_t>(*eos);
-  auto vocab = GrammarVocab::build(std::move(texts), {result.eos});
+  result.eos = (*tokenizer)->eos();
+  auto vocab = GrammarVocab::from_tokenizer(**tokenizer);
   if (!vocab) {
     ADD_FAILURE() << vocab.error().to_string();
     return result;
@@ -125,8 +51,8 @@ TestVocab load_vocab(const std::string& file, bool byte_level) {
 }
 
 const std::vector<TestVocab>& vocabs() {
-  static const auto* all = new std::vector<TestVocab>{
-      load_vocab("ggml-vocab-gpt-2.gguf", true), load_vocab("ggml-vocab-llama-spm.gguf", false)};
+  static const auto* all = new std::vector<TestVocab>{load_vocab("ggml-vocab-gpt-2.gguf"),
+                                                      load_vocab("ggml-vocab-llama-spm.gguf")};
   return *all;
 }
 
@@ -188,7 +114,9 @@ bool validate(const json& v, const json& schema, const json& root, std::string& 
   }
   if (type == "string") {
     if (!v.is_string()) return fail("not a string");
-    const size_t length = code_points(v.get<std::string>()).size();
+    const std::string text = v.get<std::string>();  // length in code points: non-continuation bytes
+    const auto length = static_cast<size_t>(std::count_if(
+        text.begin(), text.end(), [](char c) { return (static_cast<uint8_t>(c) & 0xC0) != 0x80; }));
     if (schema.contains("minLength") && length < schema["minLength"].get<size_t>())
       return fail("too short");
     if (schema.contains("maxLength") && length > schema["maxLength"].get<size_t>())
