@@ -14,6 +14,7 @@
 
 namespace edgelm::security {
 namespace fs = std::filesystem;
+using detail::Fd;
 
 namespace {
 
@@ -55,24 +56,6 @@ std::array<uint8_t, kHeaderSize> encode(const Header& h) {
   return out;
 }
 
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&& o) noexcept {
-    std::swap(fd_, o.fd_);
-    return *this;
-  }
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
-
 // Reads exactly n bytes; returns how many were read before end of file.
 Result<size_t> read_up_to(int fd, uint8_t* out, size_t n, const fs::path& path) {
   size_t got = 0;
@@ -91,11 +74,12 @@ Result<size_t> read_up_to(int fd, uint8_t* out, size_t n, const fs::path& path) 
 // Encrypts chunk by chunk into an open file.
 class StreamWriter {
  public:
-  static Result<StreamWriter> start(int fd, const fs::path& path, const SecretKey& key, Kind kind, uint32_t max_chunk,
-                                    uint64_t plaintext_size) {
+  static Result<StreamWriter> start(int fd, const fs::path& path, const SecretKey& key, Kind kind,
+                                    uint32_t max_chunk, uint64_t plaintext_size) {
     EDGELM_CHECK(detail::require_sodium());
     if (max_chunk == 0 || max_chunk > kMaxChunkSize) {
-      return make_error(ErrorCode::kInvalidArgument, "chunk size " + std::to_string(max_chunk) + " is not in [1, " +
+      return make_error(ErrorCode::kInvalidArgument, "chunk size " + std::to_string(max_chunk) +
+                                                         " is not in [1, " +
                                                          std::to_string(kMaxChunkSize) + "]");
     }
     StreamWriter w;
@@ -106,7 +90,8 @@ class StreamWriter {
     h.max_chunk = max_chunk;
     h.plaintext_size = plaintext_size;
     h.key_id = key.key_id();
-    crypto_secretstream_xchacha20poly1305_init_push(&w.state_, h.stream_header.data(), key.bytes().data());
+    crypto_secretstream_xchacha20poly1305_init_push(&w.state_, h.stream_header.data(),
+                                                    key.bytes().data());
     w.header_ = encode(h);
     w.max_chunk_ = max_chunk;
     EDGELM_CHECK(detail::write_all(fd, w.header_, path));
@@ -115,8 +100,9 @@ class StreamWriter {
 
   Status push(std::span<const uint8_t> plaintext, bool final) {
     if (plaintext.size() > max_chunk_) {
-      return make_error(ErrorCode::kOutOfRange, detail::quoted(path_) + ": record of " + std::to_string(plaintext.size()) +
-                                                    " bytes exceeds the chunk size " + std::to_string(max_chunk_));
+      return make_error(ErrorCode::kOutOfRange,
+                        detail::quoted(path_) + ": record of " + std::to_string(plaintext.size()) +
+                            " bytes exceeds the chunk size " + std::to_string(max_chunk_));
     }
     buffer_.resize(kLengthPrefix + plaintext.size() + kAbytes);
     put_le(buffer_.data(), plaintext.size() + kAbytes, 4);
@@ -125,8 +111,8 @@ class StreamWriter {
     // The header is the first chunk's additional data, which authenticates every header field.
     const uint8_t* ad = first_ ? header_.data() : nullptr;
     const size_t ad_len = first_ ? header_.size() : 0;
-    crypto_secretstream_xchacha20poly1305_push(&state_, buffer_.data() + kLengthPrefix, nullptr, plaintext.data(),
-                                               plaintext.size(), ad, ad_len, tag);
+    crypto_secretstream_xchacha20poly1305_push(&state_, buffer_.data() + kLengthPrefix, nullptr,
+                                               plaintext.data(), plaintext.size(), ad, ad_len, tag);
     first_ = false;
     return detail::write_all(fd_, buffer_, path_);
   }
@@ -159,7 +145,8 @@ class StreamReader {
     r.path_ = path;
     r.fd_ = Fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (r.fd_.get() < 0) {
-      if (errno == ENOENT) return make_error(ErrorCode::kNotFound, detail::quoted(path) + " does not exist");
+      if (errno == ENOENT)
+        return make_error(ErrorCode::kNotFound, detail::quoted(path) + " does not exist");
       return detail::io_error(path, "cannot open");
     }
     struct stat st {};
@@ -178,8 +165,9 @@ class StreamReader {
     std::memcpy(r.header_.key_id.data(), h + 24, 16);
     std::memcpy(r.header_.stream_header.data(), h + 40, 24);
     if (r.header_.version != kEncryptedVersion) {
-      return make_error(ErrorCode::kUnsupported, detail::quoted(path) + ": encrypted format version " +
-                                                     std::to_string(r.header_.version) + " (this build reads 1)");
+      return make_error(ErrorCode::kUnsupported,
+                        detail::quoted(path) + ": encrypted format version " +
+                            std::to_string(r.header_.version) + " (this build reads 1)");
     }
     if (r.header_.kind != kind) {
       return r.bad(kind == Kind::kBlob ? "holds records (a log), not an encrypted file"
@@ -189,8 +177,9 @@ class StreamReader {
       return r.bad("chunk size " + std::to_string(r.header_.max_chunk) + " is out of range");
     }
     if (r.header_.key_id != key.key_id()) {
-      return detail::security_error(detail::quoted(path) + " was encrypted with a different key (key id " +
-                                    to_hex(r.header_.key_id) + ", this key " + to_hex(key.key_id()) + ")");
+      return detail::security_error(
+          detail::quoted(path) + " was encrypted with a different key (key id " +
+          to_hex(r.header_.key_id) + ", this key " + to_hex(key.key_id()) + ")");
     }
     if (crypto_secretstream_xchacha20poly1305_init_pull(&r.state_, r.header_.stream_header.data(),
                                                         key.bytes().data()) != 0) {
@@ -211,7 +200,8 @@ class StreamReader {
     if (got < kLengthPrefix) return bad("truncated inside chunk " + std::to_string(index_));
     const uint64_t len = get_le(prefix, 4);
     if (len < kAbytes || len > header_.max_chunk + kAbytes) {
-      return bad("chunk " + std::to_string(index_) + " has an invalid length " + std::to_string(len));
+      return bad("chunk " + std::to_string(index_) + " has an invalid length " +
+                 std::to_string(len));
     }
     EDGELM_TRY(got, read_up_to(fd_.get(), ciphertext_.data(), len, path_));
     if (got < len) return bad("truncated inside chunk " + std::to_string(index_));
@@ -219,10 +209,11 @@ class StreamReader {
     uint8_t tag = 0;
     const uint8_t* ad = index_ == 0 ? header_bytes_.data() : nullptr;
     const size_t ad_len = index_ == 0 ? kHeaderSize : 0;
-    if (crypto_secretstream_xchacha20poly1305_pull(&state_, out, &plain_len, &tag, ciphertext_.data(), len, ad,
-                                                   ad_len) != 0) {
-      return detail::security_error(detail::quoted(path_) + ": chunk " + std::to_string(index_) +
-                                    " failed authentication (modified, reordered or from another file)");
+    if (crypto_secretstream_xchacha20poly1305_pull(&state_, out, &plain_len, &tag,
+                                                   ciphertext_.data(), len, ad, ad_len) != 0) {
+      return detail::security_error(
+          detail::quoted(path_) + ": chunk " + std::to_string(index_) +
+          " failed authentication (modified, reordered or from another file)");
     }
     ++index_;
     return std::optional<Chunk>(Chunk{static_cast<size_t>(plain_len),
@@ -232,7 +223,8 @@ class StreamReader {
   Status expect_end() {
     uint8_t extra = 0;
     EDGELM_TRY(size_t got, read_up_to(fd_.get(), &extra, 1, path_));
-    if (got != 0) return detail::security_error(detail::quoted(path_) + ": data after the final chunk");
+    if (got != 0)
+      return detail::security_error(detail::quoted(path_) + ": data after the final chunk");
     return {};
   }
 
@@ -271,7 +263,8 @@ class PendingFile {
   Status commit() {
     if (::fsync(fd_.get()) != 0) return detail::io_error(tmp_, "fsync failed");
     if (::close(fd_.release()) != 0) return detail::io_error(tmp_, "close failed");
-    if (::rename(tmp_.c_str(), dest_.c_str()) != 0) return detail::io_error(dest_, "cannot rename into place");
+    if (::rename(tmp_.c_str(), dest_.c_str()) != 0)
+      return detail::io_error(dest_, "cannot rename into place");
     tmp_.clear();
     return detail::fsync_path(dest_.has_parent_path() ? dest_.parent_path() : fs::path("."));
   }
@@ -287,7 +280,8 @@ class PendingFile {
   Fd fd_;
 };
 
-Status write_blob(std::span<const uint8_t> plaintext, const fs::path& out, const SecretKey& key, uint32_t chunk_size) {
+Status write_blob(std::span<const uint8_t> plaintext, const fs::path& out, const SecretKey& key,
+                  uint32_t chunk_size) {
   EDGELM_TRY(PendingFile file, PendingFile::create(out));
   EDGELM_TRY(StreamWriter writer,
              StreamWriter::start(file.fd(), out, key, Kind::kBlob, chunk_size, plaintext.size()));
@@ -305,18 +299,21 @@ Status write_blob(std::span<const uint8_t> plaintext, const fs::path& out, const
 template <class Sink>
 Status read_blob(StreamReader& reader, uint8_t* scratch_or_null, Sink&& sink) {
   const Header& h = reader.header();
-  const uint64_t n_chunks = h.plaintext_size == 0 ? 1 : (h.plaintext_size + h.max_chunk - 1) / h.max_chunk;
+  const uint64_t n_chunks =
+      h.plaintext_size == 0 ? 1 : (h.plaintext_size + h.max_chunk - 1) / h.max_chunk;
   if (h.plaintext_size > reader.file_size() ||
       kHeaderSize + n_chunks * (kLengthPrefix + kAbytes) + h.plaintext_size != reader.file_size()) {
     return reader.bad("file size " + std::to_string(reader.file_size()) + " does not match the " +
-                      std::to_string(h.plaintext_size) + " bytes its header declares (truncated or extended)");
+                      std::to_string(h.plaintext_size) +
+                      " bytes its header declares (truncated or extended)");
   }
   uint64_t off = 0;
   for (uint64_t i = 0; i < n_chunks; ++i) {
     const uint64_t expected = std::min<uint64_t>(h.max_chunk, h.plaintext_size - off);
     uint8_t* out = sink.destination(off);
     EDGELM_TRY(auto chunk, reader.next(out != nullptr ? out : scratch_or_null));
-    if (!chunk || chunk->size != expected) return reader.bad("chunk " + std::to_string(i) + " has the wrong size");
+    if (!chunk || chunk->size != expected)
+      return reader.bad("chunk " + std::to_string(i) + " has the wrong size");
     if (chunk->final != (i + 1 == n_chunks)) {
       return reader.bad(chunk->final ? "final tag before the end (truncated stream)"
                                      : "the last chunk has no final tag (truncated)");
@@ -334,15 +331,17 @@ bool is_encrypted_file(const fs::path& path) {
   if (fd.get() < 0) return false;
   uint8_t magic[8];
   auto got = read_up_to(fd.get(), magic, sizeof magic, path);
-  return got && *got == sizeof magic && std::memcmp(magic, kEncryptedMagic.data(), sizeof magic) == 0;
+  return got && *got == sizeof magic &&
+         std::memcmp(magic, kEncryptedMagic.data(), sizeof magic) == 0;
 }
 
-Status encrypt_bytes_to_file(std::span<const uint8_t> plaintext, const fs::path& out, const SecretKey& key,
-                             uint32_t chunk_size) {
+Status encrypt_bytes_to_file(std::span<const uint8_t> plaintext, const fs::path& out,
+                             const SecretKey& key, uint32_t chunk_size) {
   return write_blob(plaintext, out, key, chunk_size);
 }
 
-Status encrypt_file(const fs::path& in, const fs::path& out, const SecretKey& key, uint32_t chunk_size) {
+Status encrypt_file(const fs::path& in, const fs::path& out, const SecretKey& key,
+                    uint32_t chunk_size) {
   EDGELM_TRY(detail::MappedFile file, detail::MappedFile::open(in));
   return write_blob(file.bytes(), out, key, chunk_size);
 }
@@ -392,23 +391,27 @@ EncryptedWriter::~EncryptedWriter() {
   if (state_ && !state_->closed) (void)close();
 }
 
-Result<EncryptedWriter> EncryptedWriter::create(const fs::path& path, const SecretKey& key, uint32_t max_record) {
+Result<EncryptedWriter> EncryptedWriter::create(const fs::path& path, const SecretKey& key,
+                                                uint32_t max_record) {
   auto state = std::make_unique<State>();
   state->path = path;
   state->fd = Fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
   if (state->fd.get() < 0) {
     if (errno == EEXIST) {
-      return make_error(ErrorCode::kInvalidArgument, detail::quoted(path) + " exists already; not replacing it");
+      return make_error(ErrorCode::kInvalidArgument,
+                        detail::quoted(path) + " exists already; not replacing it");
     }
     return detail::io_error(path, "cannot create");
   }
-  EDGELM_TRY(StreamWriter writer, StreamWriter::start(state->fd.get(), path, key, Kind::kRecords, max_record, 0));
+  EDGELM_TRY(StreamWriter writer,
+             StreamWriter::start(state->fd.get(), path, key, Kind::kRecords, max_record, 0));
   state->writer.emplace(std::move(writer));
   return EncryptedWriter(std::move(state));
 }
 
 Status EncryptedWriter::append(std::span<const uint8_t> record) {
-  if (!state_ || state_->closed) return make_error(ErrorCode::kInvalidArgument, "encrypted writer is closed");
+  if (!state_ || state_->closed)
+    return make_error(ErrorCode::kInvalidArgument, "encrypted writer is closed");
   return state_->writer->push(record, /*final=*/false);
 }
 
@@ -422,7 +425,8 @@ Status EncryptedWriter::close() {
   return {};
 }
 
-Result<EncryptedRecords> read_encrypted_records(const fs::path& path, const SecretKey& key, bool allow_unfinished) {
+Result<EncryptedRecords> read_encrypted_records(const fs::path& path, const SecretKey& key,
+                                                bool allow_unfinished) {
   EDGELM_TRY(StreamReader reader, StreamReader::open(path, key, Kind::kRecords));
   EDGELM_TRY(SecureBuffer scratch, SecureBuffer::allocate(reader.header().max_chunk));
   EncryptedRecords out;

@@ -21,19 +21,22 @@ std::string pre_authentication_encoding(std::string_view payload_type, std::stri
   return out;
 }
 
-Envelope sign_envelope(std::string payload_type, std::string payload, std::span<const SigningKey* const> keys) {
+Envelope sign_envelope(std::string payload_type, std::string payload,
+                       std::span<const SigningKey* const> keys) {
   Envelope envelope{std::move(payload_type), std::move(payload), {}};
   const std::string pae = pre_authentication_encoding(envelope.payload_type, envelope.payload);
   for (const SigningKey* key : keys) {
     const Signature sig = key->sign(detail::as_bytes(pae));
-    envelope.signatures.push_back({key->public_key().key_id(), std::vector<uint8_t>(sig.begin(), sig.end())});
+    envelope.signatures.push_back(
+        {key->public_key().key_id(), std::vector<uint8_t>(sig.begin(), sig.end())});
   }
   return envelope;
 }
 
 std::string envelope_to_json(const Envelope& envelope) {
   json sigs = json::array();
-  for (const auto& s : envelope.signatures) sigs.push_back({{"keyid", s.key_id}, {"sig", to_base64(s.signature)}});
+  for (const auto& s : envelope.signatures)
+    sigs.push_back({{"keyid", s.key_id}, {"sig", to_base64(s.signature)}});
   const json doc = {{"payloadType", envelope.payload_type},
                     {"payload", to_base64(detail::as_bytes(envelope.payload))},
                     {"signatures", std::move(sigs)}};
@@ -47,9 +50,12 @@ Result<Envelope> parse_envelope(std::string_view json_text, std::string_view sou
     return make_error(ErrorCode::kInvalidFormat, where + ": not a DSSE envelope: " + what);
   };
   if (!doc.is_object()) return bad("expected a JSON object");
-  if (!doc.contains("payloadType") || !doc["payloadType"].is_string()) return bad("'payloadType' must be a string");
-  if (!doc.contains("payload") || !doc["payload"].is_string()) return bad("'payload' must be a base64 string");
-  if (!doc.contains("signatures") || !doc["signatures"].is_array()) return bad("'signatures' must be an array");
+  if (!doc.contains("payloadType") || !doc["payloadType"].is_string())
+    return bad("'payloadType' must be a string");
+  if (!doc.contains("payload") || !doc["payload"].is_string())
+    return bad("'payload' must be a base64 string");
+  if (!doc.contains("signatures") || !doc["signatures"].is_array())
+    return bad("'signatures' must be an array");
   Envelope envelope;
   envelope.payload_type = doc["payloadType"].get<std::string>();
   EDGELM_TRY(auto payload, from_base64(doc["payload"].get<std::string>(), where + ": payload"));
@@ -65,14 +71,15 @@ Result<Envelope> parse_envelope(std::string_view json_text, std::string_view sou
   return envelope;
 }
 
-Status verify_envelope(const Envelope& envelope, std::string_view expected_type, const KeyRing& trusted,
-                       size_t threshold, std::string_view source) {
+Status verify_envelope(const Envelope& envelope, std::string_view expected_type,
+                       const KeyRing& trusted, size_t threshold, std::string_view source) {
   const std::string where(source);
   if (envelope.payload_type != expected_type) {
-    return detail::security_error(where + ": payload type is '" + envelope.payload_type + "', expected '" +
-                                  std::string(expected_type) + "'");
+    return detail::security_error(where + ": payload type is '" + envelope.payload_type +
+                                  "', expected '" + std::string(expected_type) + "'");
   }
-  if (threshold == 0) return detail::security_error(where + ": a signature threshold of 0 is not allowed");
+  if (threshold == 0)
+    return detail::security_error(where + ": a signature threshold of 0 is not allowed");
   const std::string pae = pre_authentication_encoding(envelope.payload_type, envelope.payload);
   std::set<std::string> valid;
   std::string problems;
@@ -93,13 +100,15 @@ Status verify_envelope(const Envelope& envelope, std::string_view expected_type,
       problems += "; key " + short_id + ": bad signature";
       continue;
     }
-    if (!valid.insert(s.key_id).second) problems += "; key " + short_id + ": duplicate signature not counted";
+    if (!valid.insert(s.key_id).second)
+      problems += "; key " + short_id + ": duplicate signature not counted";
   }
   if (valid.size() >= threshold) return {};
   if (envelope.signatures.empty()) problems = "; no signatures";
-  return detail::security_error(where + ": signature check failed: " + std::to_string(valid.size()) +
-                                " valid signature(s) from trusted keys, " + std::to_string(threshold) +
-                                " required" + problems);
+  return detail::security_error(where +
+                                ": signature check failed: " + std::to_string(valid.size()) +
+                                " valid signature(s) from trusted keys, " +
+                                std::to_string(threshold) + " required" + problems);
 }
 
 }  // namespace edgelm::security

@@ -41,7 +41,8 @@ class HttpFetcher final : public Fetcher {
  private:
   // Streams the body of GET <prefix>/<path> to `sink`, stopping as soon as it exceeds max_bytes
   // (an endless or oversized response never gets further than that).
-  Status get(const std::string& path, uint64_t max_bytes, const std::function<Status(const char*, size_t)>& sink) {
+  Status get(const std::string& path, uint64_t max_bytes,
+             const std::function<Status(const char*, size_t)>& sink) {
     httplib::Client client(origin_);
     client.set_connection_timeout(timeout_, 0);
     client.set_read_timeout(timeout_, 0);
@@ -77,12 +78,14 @@ class HttpFetcher final : public Fetcher {
       return detail::security_error(where + ": longer than the " + std::to_string(max_bytes) +
                                     " bytes the metadata allows (endless data?); download stopped");
     }
-    if (status == 404) return make_error(ErrorCode::kNotFound, where + " does not exist (HTTP 404)");
+    if (status == 404)
+      return make_error(ErrorCode::kNotFound, where + " does not exist (HTTP 404)");
     if (status != 0 && status != 200) {
       return make_error(ErrorCode::kIo, where + ": HTTP status " + std::to_string(status));
     }
     if (!result) {
-      return make_error(ErrorCode::kIo, where + ": download from " + origin_ + " failed: " + httplib::to_string(result.error()));
+      return make_error(ErrorCode::kIo, where + ": download from " + origin_ +
+                                            " failed: " + httplib::to_string(result.error()));
     }
     return {};
   }
@@ -94,20 +97,24 @@ class HttpFetcher final : public Fetcher {
 
 }  // namespace
 
-Result<std::unique_ptr<Fetcher>> make_http_fetcher(const std::string& base_url, int timeout_seconds) {
+Result<std::unique_ptr<Fetcher>> make_http_fetcher(const std::string& base_url,
+                                                   int timeout_seconds) {
   const size_t scheme_end = base_url.find("://");
   const std::string scheme = scheme_end == std::string::npos ? "" : base_url.substr(0, scheme_end);
   if (scheme != "http" && scheme != "https") {
-    return make_error(ErrorCode::kInvalidArgument, "update repository URL '" + base_url + "' must start with http:// or https://");
+    return make_error(ErrorCode::kInvalidArgument, "update repository URL '" + base_url +
+                                                       "' must start with http:// or https://");
   }
   const size_t path_start = base_url.find('/', scheme_end + 3);
   std::string origin = base_url.substr(0, path_start);
   std::string prefix = path_start == std::string::npos ? "" : base_url.substr(path_start);
   while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
   if (origin.size() <= scheme_end + 3) {
-    return make_error(ErrorCode::kInvalidArgument, "update repository URL '" + base_url + "' has no host");
+    return make_error(ErrorCode::kInvalidArgument,
+                      "update repository URL '" + base_url + "' has no host");
   }
-  return std::unique_ptr<Fetcher>(new HttpFetcher(std::move(origin), std::move(prefix), timeout_seconds));
+  return std::unique_ptr<Fetcher>(
+      new HttpFetcher(std::move(origin), std::move(prefix), timeout_seconds));
 }
 
 }  // namespace edgelm::security

@@ -24,7 +24,9 @@ Status require_sodium() {
   return {};
 }
 
-Error security_error(std::string message) { return make_error(ErrorCode::kSecurity, std::move(message)); }
+Error security_error(std::string message) {
+  return make_error(ErrorCode::kSecurity, std::move(message));
+}
 
 std::string quoted(const fs::path& path) {
   std::string out;
@@ -35,27 +37,9 @@ std::string quoted(const fs::path& path) {
 
 Error io_error(const fs::path& path, std::string_view what) {
   const int saved_errno = errno;
-  return make_error(ErrorCode::kIo, quoted(path) + ": " + std::string(what) + ": " + std::strerror(saved_errno));
+  return make_error(ErrorCode::kIo,
+                    quoted(path) + ": " + std::string(what) + ": " + std::strerror(saved_errno));
 }
-
-namespace {
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
-
-}  // namespace
 
 Result<std::string> read_file(const fs::path& path, uint64_t max_bytes) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -73,8 +57,8 @@ Result<std::string> read_file(const fs::path& path, uint64_t max_bytes) {
     }
     if (n == 0) break;
     if (out.size() + static_cast<size_t>(n) > max_bytes) {
-      return make_error(ErrorCode::kOutOfRange,
-                        quoted(path) + " is larger than the " + std::to_string(max_bytes) + "-byte limit");
+      return make_error(ErrorCode::kOutOfRange, quoted(path) + " is larger than the " +
+                                                    std::to_string(max_bytes) + "-byte limit");
     }
     out.append(buf, static_cast<size_t>(n));
   }
@@ -110,11 +94,13 @@ Status write_fd_file(const fs::path& path, int flags, std::span<const uint8_t> b
   Fd fd(::open(path.c_str(), flags | O_WRONLY | O_CLOEXEC, mode));
   if (fd.get() < 0) {
     if (errno == EEXIST) {
-      return make_error(ErrorCode::kInvalidArgument, quoted(path) + " exists already; not replacing it");
+      return make_error(ErrorCode::kInvalidArgument,
+                        quoted(path) + " exists already; not replacing it");
     }
     return io_error(path, "cannot create");
   }
-  if (::fchmod(fd.get(), mode) != 0) return io_error(path, "chmod failed");  // umask may have widened it
+  if (::fchmod(fd.get(), mode) != 0)
+    return io_error(path, "chmod failed");  // umask may have widened it
   EDGELM_CHECK(write_all(fd.get(), bytes, path));
   if (::fsync(fd.get()) != 0) return io_error(path, "fsync failed");
   if (::close(fd.release()) != 0) return io_error(path, "close failed");
@@ -126,7 +112,8 @@ Status write_fd_file(const fs::path& path, int flags, std::span<const uint8_t> b
 Status write_file_atomic(const fs::path& path, std::span<const uint8_t> bytes, mode_t mode,
                          const std::function<void()>& before_rename) {
   std::random_device rd;
-  const fs::path tmp = path.string() + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(rd());
+  const fs::path tmp =
+      path.string() + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(rd());
   Status written = write_fd_file(tmp, O_CREAT | O_EXCL, bytes, mode);
   if (!written) {
     ::unlink(tmp.c_str());
@@ -154,7 +141,8 @@ Result<MappedFile> MappedFile::open(const fs::path& path) {
   }
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return io_error(path, "stat failed");
-  if (!S_ISREG(st.st_mode)) return make_error(ErrorCode::kInvalidArgument, quoted(path) + " is not a file");
+  if (!S_ISREG(st.st_mode))
+    return make_error(ErrorCode::kInvalidArgument, quoted(path) + " is not a file");
   MappedFile file;
   file.size_ = static_cast<size_t>(st.st_size);
   if (file.size_ == 0) return file;

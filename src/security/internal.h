@@ -2,6 +2,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <filesystem>
@@ -9,6 +10,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "edgelm/error.h"
 
@@ -18,10 +20,30 @@ namespace edgelm::security::detail {
 bool sodium_ready();
 Status require_sodium();
 
+// Owns a file descriptor (closed on destruction); -1 is "none".
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  Fd& operator=(Fd&& o) noexcept {
+    std::swap(fd_, o.fd_);
+    return *this;
+  }
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
+
+ private:
+  int fd_;
+};
+
 Error security_error(std::string message);
 // 'path' in single quotes (built by appending: GCC 12 warns falsely on "'" + std::string).
 std::string quoted(const std::filesystem::path& path);
-Error io_error(const std::filesystem::path& path, std::string_view what);  // appends strerror(errno)
+Error io_error(const std::filesystem::path& path,
+               std::string_view what);  // appends strerror(errno)
 
 inline std::span<const uint8_t> as_bytes(std::string_view s) {
   return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
@@ -30,12 +52,13 @@ inline std::span<const uint8_t> as_bytes(std::string_view s) {
 // Reads a whole file of at most max_bytes (kOutOfRange naming the file when larger).
 Result<std::string> read_file(const std::filesystem::path& path, uint64_t max_bytes);
 
-// Writes `bytes` to a temporary file beside `path`, fsyncs it, renames it over `path` and fsyncs the
-// folder. `before_rename` (may be empty) runs between the write and the rename.
-Status write_file_atomic(const std::filesystem::path& path, std::span<const uint8_t> bytes, mode_t mode,
-                         const std::function<void()>& before_rename = {});
+// Writes `bytes` to a temporary file beside `path`, fsyncs it, renames it over `path` and fsyncs
+// the folder. `before_rename` (may be empty) runs between the write and the rename.
+Status write_file_atomic(const std::filesystem::path& path, std::span<const uint8_t> bytes,
+                         mode_t mode, const std::function<void()>& before_rename = {});
 // Creates `path` with `mode`; kInvalidArgument when it exists already.
-Status write_new_file(const std::filesystem::path& path, std::span<const uint8_t> bytes, mode_t mode);
+Status write_new_file(const std::filesystem::path& path, std::span<const uint8_t> bytes,
+                      mode_t mode);
 Status fsync_path(const std::filesystem::path& path);  // a file or a folder
 Status write_all(int fd, std::span<const uint8_t> bytes, const std::filesystem::path& path);
 

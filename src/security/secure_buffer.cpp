@@ -15,17 +15,19 @@ Result<SecureBuffer> SecureBuffer::allocate(size_t size) {
   SecureBuffer buffer;
   if (size == 0) return buffer;
   const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
-  if (size > SIZE_MAX - page) return make_error(ErrorCode::kOutOfRange, "secure buffer size overflows");
+  if (size > SIZE_MAX - page)
+    return make_error(ErrorCode::kOutOfRange, "secure buffer size overflows");
   const size_t mapped = (size + page - 1) / page * page;
   void* p = ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) {
-    return make_error(ErrorCode::kOutOfRange,
-                      "cannot allocate " + std::to_string(size) + " bytes of memory for decrypted data");
+    return make_error(ErrorCode::kOutOfRange, "cannot allocate " + std::to_string(size) +
+                                                  " bytes of memory for decrypted data");
   }
   buffer.data_ = static_cast<uint8_t*>(p);
   buffer.size_ = size;
   buffer.mapped_size_ = mapped;
-  // sodium_mlock also marks the pages MADV_DONTDUMP; without the lock, still keep them out of dumps.
+  // sodium_mlock also marks the pages MADV_DONTDUMP; without the lock, still keep them out of
+  // dumps.
   buffer.locked_ = sodium_mlock(p, mapped) == 0;
   if (!buffer.locked_) ::madvise(p, mapped, MADV_DONTDUMP);
   return buffer;
@@ -48,7 +50,9 @@ SecureBuffer& SecureBuffer::operator=(SecureBuffer&& other) noexcept {
   return *this;
 }
 
-SecureBuffer::~SecureBuffer() { release(); }
+SecureBuffer::~SecureBuffer() {
+  release();
+}
 
 void SecureBuffer::release() {
   if (data_ == nullptr) return;

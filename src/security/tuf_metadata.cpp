@@ -19,14 +19,17 @@ class Parser {
       : where_(std::string(source)), doc_(json::parse(text, nullptr, /*allow_exceptions=*/false)) {
     if (!doc_.is_object()) {
       error_ = bad("expected a JSON object");
-    } else if (!doc_.contains("_type") || !doc_["_type"].is_string() || doc_["_type"].get<std::string>() != type) {
+    } else if (!doc_.contains("_type") || !doc_["_type"].is_string() ||
+               doc_["_type"].get<std::string>() != type) {
       error_ = bad("_type must be '" + std::string(type) + "'");
     }
   }
 
   const std::optional<Error>& error() const { return error_; }
   const json& doc() const { return doc_; }
-  Error bad(const std::string& what) const { return make_error(ErrorCode::kInvalidFormat, where_ + ": " + what); }
+  Error bad(const std::string& what) const {
+    return make_error(ErrorCode::kInvalidFormat, where_ + ": " + what);
+  }
 
   Result<const json*> member(const json& obj, const char* key, json::value_t type) const {
     if (!obj.is_object() || !obj.contains(key) || obj[key].type() != type) {
@@ -77,8 +80,8 @@ json meta_file_json(const MetaFile& m) {
 bool is_safe_target_path(const std::string& path) {
   if (path.empty() || path.size() > 255 || path.front() == '/') return false;
   for (char c : path) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-                    c == '_' || c == '-' || c == '/';
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-' || c == '/';
     if (!ok) return false;
   }
   return path.find("..") == std::string::npos && path.find("//") == std::string::npos;
@@ -88,10 +91,14 @@ bool is_safe_target_path(const std::string& path) {
 
 std::string_view role_name(Role role) {
   switch (role) {
-    case Role::kRoot: return "root";
-    case Role::kTargets: return "targets";
-    case Role::kSnapshot: return "snapshot";
-    case Role::kTimestamp: return "timestamp";
+    case Role::kRoot:
+      return "root";
+    case Role::kTargets:
+      return "targets";
+    case Role::kSnapshot:
+      return "snapshot";
+    case Role::kTimestamp:
+      return "timestamp";
   }
   return "?";
 }
@@ -121,8 +128,8 @@ std::string format_time(int64_t unix_seconds) {
 
 Result<int64_t> parse_time(std::string_view text, std::string_view what) {
   auto bad = [&] {
-    return make_error(ErrorCode::kInvalidFormat,
-                      std::string(what) + ": '" + std::string(text) + "' is not a time like 2030-01-31T00:00:00Z");
+    return make_error(ErrorCode::kInvalidFormat, std::string(what) + ": '" + std::string(text) +
+                                                     "' is not a time like 2030-01-31T00:00:00Z");
   };
   if (text.size() != 20 || text[4] != '-' || text[7] != '-' || text[10] != 'T' || text[13] != ':' ||
       text[16] != ':' || text[19] != 'Z') {
@@ -138,9 +145,10 @@ Result<int64_t> parse_time(std::string_view text, std::string_view what) {
   };
   std::tm tm{};
   int year = 0, month = 0;
-  if (!number(0, 4, year) || !number(5, 2, month) || !number(8, 2, tm.tm_mday) || !number(11, 2, tm.tm_hour) ||
-      !number(14, 2, tm.tm_min) || !number(17, 2, tm.tm_sec) || month < 1 || month > 12 || tm.tm_mday < 1 ||
-      tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60) {
+  if (!number(0, 4, year) || !number(5, 2, month) || !number(8, 2, tm.tm_mday) ||
+      !number(11, 2, tm.tm_hour) || !number(14, 2, tm.tm_min) || !number(17, 2, tm.tm_sec) ||
+      month < 1 || month > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
+      tm.tm_min > 59 || tm.tm_sec > 60) {
     return bad();
   }
   tm.tm_year = year - 1900;
@@ -154,20 +162,28 @@ std::string to_json(const RootMetadata& m) {
     keys[id] = {{"keytype", "ed25519"}, {"public", to_hex(std::span<const uint8_t>(key.bytes))}};
   }
   json roles = json::object();
-  for (const auto& [role, rk] : m.roles) roles[std::string(role_name(role))] = {{"keyids", rk.key_ids}, {"threshold", rk.threshold}};
-  return json{{"_type", "root"}, {"version", m.version}, {"expires", format_time(m.expires)}, {"keys", keys},
+  for (const auto& [role, rk] : m.roles)
+    roles[std::string(role_name(role))] = {{"keyids", rk.key_ids}, {"threshold", rk.threshold}};
+  return json{{"_type", "root"},
+              {"version", m.version},
+              {"expires", format_time(m.expires)},
+              {"keys", keys},
               {"roles", roles}}
       .dump(2);
 }
 
 std::string to_json(const TimestampMetadata& m) {
-  return json{{"_type", "timestamp"}, {"version", m.version}, {"expires", format_time(m.expires)},
+  return json{{"_type", "timestamp"},
+              {"version", m.version},
+              {"expires", format_time(m.expires)},
               {"meta", {{"snapshot.json", meta_file_json(m.snapshot)}}}}
       .dump(2);
 }
 
 std::string to_json(const SnapshotMetadata& m) {
-  return json{{"_type", "snapshot"}, {"version", m.version}, {"expires", format_time(m.expires)},
+  return json{{"_type", "snapshot"},
+              {"version", m.version},
+              {"expires", format_time(m.expires)},
               {"meta", {{"targets.json", meta_file_json(m.targets)}}}}
       .dump(2);
 }
@@ -175,11 +191,15 @@ std::string to_json(const SnapshotMetadata& m) {
 std::string to_json(const TargetsMetadata& m) {
   json targets = json::object();
   for (const auto& t : m.targets) {
-    targets[t.path] = {{"length", t.length},
-                       {"hashes", {{"sha256", to_hex(t.sha256)}}},
-                       {"custom", {{"model_name", t.model_name}, {"model_version", t.model_version}}}};
+    targets[t.path] = {
+        {"length", t.length},
+        {"hashes", {{"sha256", to_hex(t.sha256)}}},
+        {"custom", {{"model_name", t.model_name}, {"model_version", t.model_version}}}};
   }
-  return json{{"_type", "targets"}, {"version", m.version}, {"expires", format_time(m.expires)}, {"targets", targets}}
+  return json{{"_type", "targets"},
+              {"version", m.version},
+              {"expires", format_time(m.expires)},
+              {"targets", targets}}
       .dump(2);
 }
 
@@ -192,7 +212,8 @@ Result<RootMetadata> parse_root(std::string_view text, std::string_view source) 
   EDGELM_TRY(const json* keys, p.member(p.doc(), "keys", json::value_t::object));
   for (const auto& [id, entry] : keys->items()) {
     EDGELM_TRY(std::string keytype, p.string_of(entry, "keytype"));
-    if (keytype != "ed25519") return p.bad("key " + id + ": keytype '" + keytype + "' is not supported");
+    if (keytype != "ed25519")
+      return p.bad("key " + id + ": keytype '" + keytype + "' is not supported");
     EDGELM_TRY(std::string hex, p.string_of(entry, "public"));
     EDGELM_TRY(PublicKey key, public_key_from_hex(hex, std::string(source) + ": key " + id));
     // A key id must be the key's own hash, or one key could be counted twice under two ids.
@@ -205,7 +226,8 @@ Result<RootMetadata> parse_root(std::string_view text, std::string_view source) 
     EDGELM_TRY(const json* entry, p.member(*roles, name.c_str(), json::value_t::object));
     RoleKeys rk;
     EDGELM_TRY(uint64_t threshold, p.unsigned_of(*entry, "threshold"));
-    if (threshold == 0 || threshold > 1024) return p.bad("role " + name + ": threshold must be in [1, 1024]");
+    if (threshold == 0 || threshold > 1024)
+      return p.bad("role " + name + ": threshold must be in [1, 1024]");
     rk.threshold = static_cast<uint32_t>(threshold);
     EDGELM_TRY(const json* ids, p.member(*entry, "keyids", json::value_t::array));
     for (const json& id : *ids) {
@@ -215,8 +237,8 @@ Result<RootMetadata> parse_root(std::string_view text, std::string_view source) 
       rk.key_ids.push_back(id.get<std::string>());
     }
     if (rk.key_ids.size() < rk.threshold) {
-      return p.bad("role " + name + ": threshold " + std::to_string(rk.threshold) + " exceeds its " +
-                   std::to_string(rk.key_ids.size()) + " keys");
+      return p.bad("role " + name + ": threshold " + std::to_string(rk.threshold) +
+                   " exceeds its " + std::to_string(rk.key_ids.size()) + " keys");
     }
     m.roles[role] = std::move(rk);
   }
@@ -251,7 +273,8 @@ Result<TargetsMetadata> parse_targets(std::string_view text, std::string_view so
   EDGELM_TRY(m.expires, p.expires());
   EDGELM_TRY(const json* targets, p.member(p.doc(), "targets", json::value_t::object));
   for (const auto& [path, entry] : targets->items()) {
-    if (!is_safe_target_path(path)) return p.bad("target path '" + path + "' is not a plain relative path");
+    if (!is_safe_target_path(path))
+      return p.bad("target path '" + path + "' is not a plain relative path");
     Target t;
     t.path = path;
     EDGELM_TRY(t.length, p.unsigned_of(entry, "length"));

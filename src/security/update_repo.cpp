@@ -10,7 +10,9 @@ namespace {
 Status ensure_dir(const fs::path& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
-  if (ec) return make_error(ErrorCode::kIo, "cannot create folder '" + dir.string() + "': " + ec.message());
+  if (ec)
+    return make_error(ErrorCode::kIo,
+                      "cannot create folder '" + dir.string() + "': " + ec.message());
   return {};
 }
 
@@ -20,7 +22,8 @@ Status write_text(const fs::path& path, const std::string& text) {
 
 }  // namespace
 
-void RepositoryBuilder::set_role_keys(Role role, const std::vector<PublicKey>& keys, uint32_t threshold) {
+void RepositoryBuilder::set_role_keys(Role role, const std::vector<PublicKey>& keys,
+                                      uint32_t threshold) {
   RoleKeys rk;
   rk.threshold = threshold;
   for (const auto& key : keys) {
@@ -30,7 +33,8 @@ void RepositoryBuilder::set_role_keys(Role role, const std::vector<PublicKey>& k
   root_.roles[role] = std::move(rk);
 }
 
-Status RepositoryBuilder::publish_root(std::span<const SigningKey* const> signers, int64_t expires) {
+Status RepositoryBuilder::publish_root(std::span<const SigningKey* const> signers,
+                                       int64_t expires) {
   EDGELM_CHECK(ensure_dir(dir_));
   // Keys no role uses any more are dropped from the new root.
   KeyRing used;
@@ -45,16 +49,19 @@ Status RepositoryBuilder::publish_root(std::span<const SigningKey* const> signer
   return write_text(dir_ / "root.json", text);
 }
 
-Status RepositoryBuilder::add_target(const fs::path& file, const std::string& path, std::string model_name,
-                                     uint64_t model_version) {
+Status RepositoryBuilder::add_target(const fs::path& file, const std::string& path,
+                                     std::string model_name, uint64_t model_version) {
   EDGELM_TRY(FileDigest digest, sha256_file(file));
   const fs::path dest = dir_ / "targets" / path;
   EDGELM_CHECK(ensure_dir(dest.parent_path()));
   std::error_code ec;
   fs::copy_file(file, dest, fs::copy_options::overwrite_existing, ec);
-  if (ec) return make_error(ErrorCode::kIo, "cannot copy '" + file.string() + "' to '" + dest.string() + "': " + ec.message());
+  if (ec)
+    return make_error(ErrorCode::kIo, "cannot copy '" + file.string() + "' to '" + dest.string() +
+                                          "': " + ec.message());
   std::erase_if(targets_.targets, [&](const Target& t) { return t.path == path; });
-  targets_.targets.push_back({path, digest.size, digest.sha256, std::move(model_name), model_version});
+  targets_.targets.push_back(
+      {path, digest.size, digest.sha256, std::move(model_name), model_version});
   return {};
 }
 
@@ -64,23 +71,27 @@ void RepositoryBuilder::remove_target(const std::string& path) {
 
 Status RepositoryBuilder::publish(std::span<const SigningKey* const> targets_signers,
                                   std::span<const SigningKey* const> snapshot_signers,
-                                  std::span<const SigningKey* const> timestamp_signers, int64_t expires) {
+                                  std::span<const SigningKey* const> timestamp_signers,
+                                  int64_t expires) {
   EDGELM_CHECK(ensure_dir(dir_));
   targets_.version += 1;
   targets_.expires = expires;
-  const std::string targets_text = sign_metadata(Role::kTargets, to_json(targets_), targets_signers);
+  const std::string targets_text =
+      sign_metadata(Role::kTargets, to_json(targets_), targets_signers);
 
   SnapshotMetadata snapshot;
   snapshot.version = ++snapshot_version_;
   snapshot.expires = expires;
   snapshot.targets = {targets_.version, targets_text.size(), sha256(targets_text)};
-  const std::string snapshot_text = sign_metadata(Role::kSnapshot, to_json(snapshot), snapshot_signers);
+  const std::string snapshot_text =
+      sign_metadata(Role::kSnapshot, to_json(snapshot), snapshot_signers);
 
   TimestampMetadata timestamp;
   timestamp.version = ++timestamp_version_;
   timestamp.expires = expires;
   timestamp.snapshot = {snapshot.version, snapshot_text.size(), sha256(snapshot_text)};
-  const std::string timestamp_text = sign_metadata(Role::kTimestamp, to_json(timestamp), timestamp_signers);
+  const std::string timestamp_text =
+      sign_metadata(Role::kTimestamp, to_json(timestamp), timestamp_signers);
 
   EDGELM_CHECK(write_text(dir_ / "targets.json", targets_text));
   EDGELM_CHECK(write_text(dir_ / "snapshot.json", snapshot_text));
