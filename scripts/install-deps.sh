@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   # libraries
   nlohmann-json3-dev libpcre2-dev libutf8proc-dev libcli11-dev libsodium-dev libfmt-dev libspdlog-dev
-  libhwy-dev libcpp-httplib-dev libphonenumber-dev
+  libhwy-dev libcpp-httplib-dev libphonenumber-dev libssl-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev python3-numpy python3-torch python3-jinja2 python3-regex
 )

@@ -1,5 +1,6 @@
 // Hashing, Ed25519 keys, DSSE envelopes and signed model manifests.
 #include <gtest/gtest.h>
+#include <sodium.h>
 #include <sys/stat.h>
 
 #include "edgelm/gguf.h"
@@ -18,7 +19,9 @@ using test::read_bytes;
 using test::TempDir;
 using test::write_bytes;
 
-std::string error_of(const Status& s) { return s ? std::string("ok") : s.error().to_string(); }
+std::string error_of(const Status& s) {
+  return s ? std::string("ok") : s.error().to_string();
+}
 
 // FIPS 180-2 appendix B.1 test vector.
 TEST(Hash, Sha256MatchesPublishedVector) {
@@ -26,19 +29,40 @@ TEST(Hash, Sha256MatchesPublishedVector) {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
+// FIPS 180-2 appendix B.3: one million 'a' (many blocks); and a file larger than one hashing piece
+// against libsodium's independent portable implementation.
+TEST(Hash, LongInputsMatchAnIndependentImplementation) {
+  const std::string million(1000000, 'a');
+  EXPECT_EQ(to_hex(sha256(std::string_view(million))),
+            "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+  TempDir dir;
+  std::string bytes((17u << 20) + 13, '\0');
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>((i * 2654435761u) >> 13);
+  write_bytes(dir / "big.bin", bytes);
+  auto digest = sha256_file(dir / "big.bin");
+  ASSERT_TRUE(digest) << digest.error().to_string();
+  ASSERT_EQ(sodium_init() >= 0, true);
+  Sha256 expected{};
+  crypto_hash_sha256(expected.data(), reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  EXPECT_EQ(to_hex(digest->sha256), to_hex(expected));
+  EXPECT_EQ(digest->size, bytes.size());
+}
+
 // The digest MANIFEST.md records for the shared model file.
 TEST(Hash, StreamedFileHashMatchesManifest) {
   auto digest = sha256_file(test::stories_model());
   ASSERT_TRUE(digest) << digest.error().to_string();
   EXPECT_EQ(digest->size, 1185376u);
-  EXPECT_EQ(to_hex(digest->sha256), "270cba1bd5109f42d03350f60406024560464db173c0e387d91f0426d3bd256d");
+  EXPECT_EQ(to_hex(digest->sha256),
+            "270cba1bd5109f42d03350f60406024560464db173c0e387d91f0426d3bd256d");
 }
 
 TEST(Hash, HexAndBase64RejectGarbage) {
   EXPECT_FALSE(from_hex("abc", "x"));
   EXPECT_FALSE(from_hex("zz", "x"));
   EXPECT_FALSE(from_base64("not base64!", "x"));
-  auto b = from_base64(to_base64(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>("hello"), 5)), "x");
+  auto b = from_base64(
+      to_base64(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>("hello"), 5)), "x");
   ASSERT_TRUE(b);
   EXPECT_EQ(std::string(b->begin(), b->end()), "hello");
 }
@@ -47,15 +71,18 @@ TEST(Hash, HexAndBase64RejectGarbage) {
 TEST(Keys, Ed25519MatchesRfc8032Vector) {
   TempDir dir;
   const auto key_path = dir / "rfc.key";
-  write_bytes(key_path,
-              R"({"keytype": "ed25519", "private": "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"})");
+  write_bytes(
+      key_path,
+      R"({"keytype": "ed25519", "private": "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"})");
   ::chmod(key_path.c_str(), 0600);
   auto key = SigningKey::load(key_path);
   ASSERT_TRUE(key) << key.error().to_string();
-  EXPECT_EQ(to_hex(key->public_key().bytes), "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
+  EXPECT_EQ(to_hex(key->public_key().bytes),
+            "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
   const Signature sig = key->sign({});
   EXPECT_EQ(to_hex(sig),
-            "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b");
+            "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39"
+            "701cf9b46bd25bf5f0595bbe24655141438e7a100b");
   EXPECT_TRUE(verify_signature(key->public_key(), {}, sig));
   Signature bad = sig;
   bad[0] ^= 1;
@@ -83,7 +110,8 @@ TEST(Keys, PrivateKeyFileIsOwnerOnlyAndNeverOverwritten) {
   auto refused = SigningKey::load(path);
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().code, ErrorCode::kSecurity);
-  EXPECT_NE(refused.error().message.find("chmod 600"), std::string::npos) << refused.error().message;
+  EXPECT_NE(refused.error().message.find("chmod 600"), std::string::npos)
+      << refused.error().message;
 }
 
 TEST(Keys, PublicKeyRoundTrip) {
@@ -109,16 +137,19 @@ TEST(Envelope, ThresholdCountsDistinctTrustedKeys) {
   const SigningKey* signers[] = {&*a, &*a, &*c};  // a twice, c untrusted
   auto env = parse_envelope(envelope_to_json(sign_envelope("t", "payload", signers)), "env");
   ASSERT_TRUE(env);
-  const KeyRing trusted = {{a->public_key().key_id(), a->public_key()}, {b->public_key().key_id(), b->public_key()}};
+  const KeyRing trusted = {{a->public_key().key_id(), a->public_key()},
+                           {b->public_key().key_id(), b->public_key()}};
   EXPECT_TRUE(verify_envelope(*env, "t", trusted, 1, "env"));
   Status two = verify_envelope(*env, "t", trusted, 2, "env");
   ASSERT_FALSE(two);
-  EXPECT_NE(two.error().message.find("1 valid signature(s) from trusted keys, 2 required"), std::string::npos)
+  EXPECT_NE(two.error().message.find("1 valid signature(s) from trusted keys, 2 required"),
+            std::string::npos)
       << two.error().message;
   EXPECT_NE(two.error().message.find("not trusted"), std::string::npos);
   EXPECT_FALSE(verify_envelope(*env, "other-type", trusted, 1, "env"));
   env->payload += "x";
-  EXPECT_NE(error_of(verify_envelope(*env, "t", trusted, 1, "env")).find("bad signature"), std::string::npos);
+  EXPECT_NE(error_of(verify_envelope(*env, "t", trusted, 1, "env")).find("bad signature"),
+            std::string::npos);
 }
 
 class SignedModel : public ::testing::Test {
@@ -150,7 +181,8 @@ TEST_F(SignedModel, SignedModelVerifies) {
   ASSERT_TRUE(manifest) << manifest.error().to_string();
   EXPECT_EQ(manifest->name, "stories260K");
   ASSERT_EQ(manifest->files.size(), 1u);
-  EXPECT_EQ(to_hex(manifest->files[0].sha256), "270cba1bd5109f42d03350f60406024560464db173c0e387d91f0426d3bd256d");
+  EXPECT_EQ(to_hex(manifest->files[0].sha256),
+            "270cba1bd5109f42d03350f60406024560464db173c0e387d91f0426d3bd256d");
 }
 
 TEST_F(SignedModel, UnsignedModelIsRefusedOnlyWhenRequired) {
@@ -237,7 +269,8 @@ TEST_F(SignedModel, LoaderVerifiesTheBytesItRuns) {
   // Bytes that differ from the signed file (e.g. swapped after the check) are refused.
   std::string bytes = read_bytes(model_);
   bytes[1000] ^= 0x40;
-  Status s = verify_model_bytes(model_, std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()), policy_);
+  Status s = verify_model_bytes(
+      model_, std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()), policy_);
   EXPECT_NE(error_of(s).find("sha256 check failed"), std::string::npos);
 }
 
