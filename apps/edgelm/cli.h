@@ -58,6 +58,7 @@ void register_sign(CLI::App& app, int& exit_code);
 void register_verify(CLI::App& app, int& exit_code);
 void register_encrypt(CLI::App& app, int& exit_code);
 void register_update(CLI::App& app, int& exit_code);
+void register_publish(CLI::App& app, int& exit_code);
 void register_eval(CLI::App& app, int& exit_code);
 void register_prune(CLI::App& app, int& exit_code);
 void register_imatrix(CLI::App& app, int& exit_code);

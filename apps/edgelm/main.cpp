@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   edgelm::cli::register_verify(app, exit_code);
   edgelm::cli::register_encrypt(app, exit_code);
   edgelm::cli::register_update(app, exit_code);
+  edgelm::cli::register_publish(app, exit_code);
   edgelm::cli::register_eval(app, exit_code);
   edgelm::cli::register_prune(app, exit_code);
   edgelm::cli::register_imatrix(app, exit_code);

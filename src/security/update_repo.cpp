@@ -20,7 +20,39 @@ Status write_text(const fs::path& path, const std::string& text) {
   return detail::write_file_atomic(path, detail::as_bytes(text), 0644);
 }
 
+// The payload of one of the repository's signed metadata files.
+Result<std::string> read_payload(const fs::path& path) {
+  EDGELM_TRY(std::string text, detail::read_file(path, 64u << 20));
+  EDGELM_TRY(Envelope envelope, parse_envelope(text, path.string()));
+  return std::move(envelope.payload);
+}
+
 }  // namespace
+
+Result<RepositoryBuilder> RepositoryBuilder::open(fs::path dir) {
+  RepositoryBuilder builder(dir);
+  for (const char* name : {"root.json", "targets.json", "snapshot.json", "timestamp.json"}) {
+    std::error_code ec;
+    if (!fs::exists(dir / name, ec)) {
+      return make_error(ErrorCode::kNotFound, "'" + dir.string() +
+                                                  "' is not an update repository: no " + name +
+                                                  " (create one with `edgelm publish init`)");
+    }
+  }
+  EDGELM_TRY(std::string root, read_payload(dir / "root.json"));
+  EDGELM_TRY(builder.root_, parse_root(root, (dir / "root.json").string()));
+  EDGELM_TRY(std::string targets, read_payload(dir / "targets.json"));
+  EDGELM_TRY(builder.targets_, parse_targets(targets, (dir / "targets.json").string()));
+  EDGELM_TRY(std::string snapshot, read_payload(dir / "snapshot.json"));
+  EDGELM_TRY(SnapshotMetadata snapshot_meta,
+             parse_snapshot(snapshot, (dir / "snapshot.json").string()));
+  EDGELM_TRY(std::string timestamp, read_payload(dir / "timestamp.json"));
+  EDGELM_TRY(TimestampMetadata timestamp_meta,
+             parse_timestamp(timestamp, (dir / "timestamp.json").string()));
+  builder.snapshot_version_ = snapshot_meta.version;
+  builder.timestamp_version_ = timestamp_meta.version;
+  return builder;
+}
 
 void RepositoryBuilder::set_role_keys(Role role, const std::vector<PublicKey>& keys,
                                       uint32_t threshold) {

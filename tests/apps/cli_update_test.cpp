@@ -1,7 +1,7 @@
-// End-to-end test of `edgelm update` with the CLI's own validation gate: a real TUF repository
-// (built with the publisher tooling) served over loopback HTTP, a device config, and real
-// candidates made by the edgelm tool itself (a q8_0 quantization that must pass the gate, a
-// heavily pruned model that must fail it).
+// End-to-end test of over-the-air updates through the tool only: `edgelm publish` keeps a TUF
+// repository served over loopback HTTP, `edgelm update` installs from it through the CLI's own
+// validation gate, with real candidates made by the tool (a q8_0 quantization that must pass the
+// gate, a heavily pruned model that must fail it).
 #include <gtest/gtest.h>
 #include <httplib.h>
 
@@ -13,16 +13,12 @@
 
 #include "common/run_command.h"
 #include "common/test_paths.h"
-#include "edgelm/security/keys.h"
 #include "edgelm/security/update.h"
-#include "edgelm/security/update_repo.h"
 
 namespace edgelm::test {
 namespace {
 
 namespace fs = std::filesystem;
-using security::SigningKey;
-using security::tuf::Role;
 
 std::string edgelm_bin() {
   return shell_quote((binary_dir() / "apps" / "edgelm" / "edgelm").string());
@@ -63,19 +59,12 @@ class CliUpdate : public ::testing::Test {
     dir_ = fs::temp_directory_path() / ("edgelm-cli-update-" + std::to_string(::getpid()));
     fs::remove_all(dir_);
     fs::create_directories(dir_ / "device");
-    for (auto* key : {&root_key_, &targets_key_, &snapshot_key_, &timestamp_key_}) {
-      auto k = SigningKey::generate();
-      ASSERT_TRUE(k);
-      *key = std::make_unique<SigningKey>(std::move(*k));
-    }
-    builder_ = std::make_unique<security::tuf::RepositoryBuilder>(dir_ / "repo");
-    builder_->set_role_keys(Role::kRoot, {root_key_->public_key()}, 1);
-    builder_->set_role_keys(Role::kTargets, {targets_key_->public_key()}, 1);
-    builder_->set_role_keys(Role::kSnapshot, {snapshot_key_->public_key()}, 1);
-    builder_->set_role_keys(Role::kTimestamp, {timestamp_key_->public_key()}, 1);
-    const SigningKey* root[] = {root_key_.get()};
-    ASSERT_TRUE(builder_->publish_root(root, std::time(nullptr) + 86400));
-    fs::copy_file(dir_ / "repo" / "root.json", dir_ / "device" / "trusted-root.json");
+    auto init = run_command(edgelm_bin() + " publish init --repo " + shell_quote(repo().string()) +
+                            " --keys " + shell_quote(keys().string()));
+    ASSERT_EQ(init.exit_code, 0) << init.err;
+    EXPECT_EQ(fs::status(keys() / "root.key").permissions() & fs::perms::group_all,
+              fs::perms::none);
+    fs::copy_file(repo() / "1.root.json", dir_ / "device" / "trusted-root.json");
     server_ = std::make_unique<LoopbackFolder>(dir_ / "repo");
 
     const std::string text = reference_text();
@@ -111,13 +100,17 @@ class CliUpdate : public ::testing::Test {
 
   fs::path config_path() const { return dir_ / "device" / "edgelm.json"; }
 
+  fs::path repo() const { return dir_ / "repo"; }
+  fs::path keys() const { return dir_ / "publisher-keys"; }
+
+  CommandResult publish_command(const std::string& args) {
+    return run_command(edgelm_bin() + " publish " + args + " --repo " +
+                       shell_quote(repo().string()) + " --keys " + shell_quote(keys().string()));
+  }
   void publish(const fs::path& model, uint64_t version) {
-    const std::string path = "stories-" + std::to_string(version) + ".gguf";
-    ASSERT_TRUE(builder_->add_target(model, path, "stories", version));
-    const SigningKey* t[] = {targets_key_.get()};
-    const SigningKey* s[] = {snapshot_key_.get()};
-    const SigningKey* ts[] = {timestamp_key_.get()};
-    ASSERT_TRUE(builder_->publish(t, s, ts, std::time(nullptr) + 86400));
+    auto r = publish_command("add " + shell_quote(model.string()) + " --name stories --version " +
+                             std::to_string(version));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
   }
 
   CommandResult update(const std::string& extra = "") {
@@ -138,8 +131,6 @@ class CliUpdate : public ::testing::Test {
   }
 
   fs::path dir_;
-  std::unique_ptr<SigningKey> root_key_, targets_key_, snapshot_key_, timestamp_key_;
-  std::unique_ptr<security::tuf::RepositoryBuilder> builder_;
   std::unique_ptr<LoopbackFolder> server_;
 };
 
@@ -197,6 +188,26 @@ TEST_F(CliUpdate, GateAdmitsAFaithfulCandidateRefusesABrokenOneAndRollsBack) {
                          " -p '' -n 20 --temp 0 --no-stats");
   ASSERT_EQ(run.exit_code, 0) << run.err;
   EXPECT_EQ(reference_text().rfind(run.out.substr(0, 40), 0), 0u) << run.out;
+}
+
+TEST_F(CliUpdate, PublisherRefusesMistakes) {
+  auto again = run_command(edgelm_bin() + " publish init --repo " + shell_quote(repo().string()) +
+                           " --keys " + shell_quote(keys().string()));
+  EXPECT_NE(again.exit_code, 0);
+  EXPECT_NE(again.err.find("already holds an update repository"), std::string::npos) << again.err;
+  auto traversal = publish_command("add " + shell_quote(stories().string()) +
+                                   " --name stories --version 1 --path ../escape.gguf");
+  EXPECT_NE(traversal.exit_code, 0);
+  EXPECT_NE(traversal.err.find("plain file name"), std::string::npos) << traversal.err;
+  EXPECT_FALSE(fs::exists(dir_ / "escape.gguf"));
+  auto no_version = publish_command("add " + shell_quote(stories().string()) + " --name stories");
+  EXPECT_NE(no_version.exit_code, 0);
+  auto not_a_repo = run_command(edgelm_bin() + " publish refresh --repo " +
+                                shell_quote((dir_ / "none").string()) + " --keys " +
+                                shell_quote(keys().string()));
+  EXPECT_NE(not_a_repo.exit_code, 0);
+  EXPECT_NE(not_a_repo.err.find("is not an update repository"), std::string::npos)
+      << not_a_repo.err;
 }
 
 TEST_F(CliUpdate, ConfigWithoutValidationIsRefused) {

@@ -16,6 +16,9 @@ namespace edgelm::security::tuf {
 class RepositoryBuilder {
  public:
   explicit RepositoryBuilder(std::filesystem::path dir) : dir_(std::move(dir)) {}
+  // Continues an existing repository: root, targets and the snapshot/timestamp versions are read
+  // back from its metadata files (the publisher's own files: parsed, not verified).
+  static Result<RepositoryBuilder> open(std::filesystem::path dir);
 
   // Sets which keys sign `role` and how many must (in the next root version).
   void set_role_keys(Role role, const std::vector<PublicKey>& keys, uint32_t threshold);
@@ -24,8 +27,8 @@ class RepositoryBuilder {
   Status publish_root(std::span<const SigningKey* const> signers, int64_t expires);
 
   // Copies `file` to targets/<path> and lists it (replacing an entry with the same path).
-  Status add_target(const std::filesystem::path& file, const std::string& path, std::string model_name,
-                    uint64_t model_version);
+  Status add_target(const std::filesystem::path& file, const std::string& path,
+                    std::string model_name, uint64_t model_version);
   void remove_target(const std::string& path);
   // Writes targets, snapshot and timestamp (each version+1) signed by the given keys.
   Status publish(std::span<const SigningKey* const> targets_signers,
