@@ -34,8 +34,8 @@ Result<RepositoryBuilder> RepositoryBuilder::open(fs::path dir) {
   for (const char* name : {"root.json", "targets.json", "snapshot.json", "timestamp.json"}) {
     std::error_code ec;
     if (!fs::exists(dir / name, ec)) {
-      return make_error(ErrorCode::kNotFound, "'" + dir.string() +
-                                                  "' is not an update repository: no " + name +
+      return make_error(ErrorCode::kNotFound, detail::quoted(dir) +
+                                                  " is not an update repository: no " + name +
                                                   " (create one with `edgelm publish init`)");
     }
   }
