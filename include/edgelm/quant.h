@@ -30,7 +30,8 @@ Status dequantize_row(TensorType type, const void* src, float* dst, int64_t n);
 // Encodes n floats into `type` blocks at dst (tensor_bytes(type, n) bytes). q4_0..q8_1, q8_K and
 // tq1_0/tq2_0 follow ggml's reference rules byte for byte; the K-quants search their scales.
 // `importance`, when given (n weights, e.g. from an importance matrix), weights the rounding
-// error the K-quant search minimises; the fixed-rule types ignore it. NaN/inf input gives
+// error that the scale search of q4_0..q5_1 and the K-quants minimises; q8_0/q8_1 and the
+// ternary types ignore it. NaN/inf input gives
 // garbage in its own block only, never undefined behaviour.
 Status quantize_row(TensorType type, const float* src, void* dst, int64_t n,
                     const float* importance = nullptr);

@@ -2,12 +2,15 @@
 // reference rules (the same scale choice, the same rounding) so our files match llama.cpp's.
 // ggml writes `x*id + 8.5f` and llama.cpp builds contract it into a fused multiply-add; std::fma
 // gives that single rounding on every machine, so the truncated level matches bit for bit.
+// With an importance vector (from an importance matrix) q4_0..q5_1 instead search the scale (and
+// offset) that minimises the importance-weighted rounding error, like the K-quants.
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 
 #include "edgelm/quant.h"
 #include "tensor/blocks.h"
+#include "tensor/k_quant_search.h"
 #include "tensor/rounding.h"
 
 namespace edgelm::tensor::detail {
@@ -41,6 +44,38 @@ float inverse_or_zero(float d) {
   return d != 0.0f ? 1.0f / d : 0.0f;
 }
 
+// The search weights for one block: imp * sqrt(sigma2 + x^2), as for the K-quants (the caller's
+// per-input weight, still leaning towards large values).
+void block_weights(const float* x, const float* importance, float w[kQK]) {
+  float sum_x2 = 0.0f;
+  for (int j = 0; j < kQK; ++j) sum_x2 += x[j] * x[j];
+  const float sigma2 = sum_x2 / kQK;
+  for (int j = 0; j < kQK; ++j) w[j] = importance[j] * std::sqrt(sigma2 + x[j] * x[j]);
+}
+
+// Levels q in [0, 2*half) for x ~ d * (q - half), d from the weighted symmetric search.
+float search_symmetric_levels(const float* x, const float* importance, int half, int q[kQK]) {
+  float w[kQK];
+  block_weights(x, importance, w);
+  const float d = fit_symmetric(x, w, kQK, half);
+  const float id = inverse_or_zero(d);
+  for (int j = 0; j < kQK; ++j) q[j] = round_even_clamped(x[j] * id, -half, half - 1) + half;
+  return d;
+}
+
+// Levels q in [0, qmax] for x ~ d * q + m, from the weighted affine search (ggml's imatrix
+// quantizers use the same fan of inverse scales).
+void search_affine_levels(const float* x, const float* importance, int qmax, float* d, float* m,
+                          int q[kQK]) {
+  float w[kQK];
+  block_weights(x, importance, w);
+  const AffineFit fit = fit_affine(x, w, kQK, {qmax, -0.9f, 0.05f, 36});
+  *d = fit.scale;
+  *m = -fit.offset;
+  const float id = inverse_or_zero(fit.scale);
+  for (int j = 0; j < kQK; ++j) q[j] = round_even_clamped((x[j] - *m) * id, 0, qmax);
+}
+
 uint32_t load_u32(const uint8_t bytes[4]) {
   uint32_t value;
   std::memcpy(&value, bytes, 4);
@@ -61,8 +96,17 @@ void dequantize_q4_0(const uint8_t* src, float* dst, int64_t n_blocks) {
 }
 
 // The extreme element maps exactly to -8 so the sign with more room gets the largest value.
-void quantize_q4_0(const float* src, uint8_t* dst, int64_t n_blocks, const float*) {
+void quantize_q4_0(const float* src, uint8_t* dst, int64_t n_blocks, const float* importance) {
   for (int64_t i = 0; i < n_blocks; ++i, src += kQK) {
+    if (importance != nullptr) {
+      int q[kQK];
+      BlockQ4_0 block;
+      block.d = fp32_to_fp16(search_symmetric_levels(src, importance + i * kQK, 8, q));
+      for (int j = 0; j < kHalf; ++j)
+        block.qs[j] = static_cast<uint8_t>(q[j] | (q[j + kHalf] << 4));
+      store_block(dst, i, block);
+      continue;
+    }
     const float d = signed_absmax(src, kQK) / -8.0f;
     const float id = inverse_or_zero(d);
     BlockQ4_0 block;
@@ -90,8 +134,20 @@ void dequantize_q4_1(const uint8_t* src, float* dst, int64_t n_blocks) {
   }
 }
 
-void quantize_q4_1(const float* src, uint8_t* dst, int64_t n_blocks, const float*) {
+void quantize_q4_1(const float* src, uint8_t* dst, int64_t n_blocks, const float* importance) {
   for (int64_t i = 0; i < n_blocks; ++i, src += kQK) {
+    if (importance != nullptr) {
+      int q[kQK];
+      float d, m;
+      search_affine_levels(src, importance + i * kQK, 15, &d, &m, q);
+      BlockQ4_1 block;
+      block.d = fp32_to_fp16(d);
+      block.m = fp32_to_fp16(m);
+      for (int j = 0; j < kHalf; ++j)
+        block.qs[j] = static_cast<uint8_t>(q[j] | (q[j + kHalf] << 4));
+      store_block(dst, i, block);
+      continue;
+    }
     float min, max;
     min_max(src, kQK, &min, &max);
     const float d = (max - min) / 15.0f;
@@ -134,12 +190,17 @@ void pack_5bit(const int* q, uint8_t qs[kHalf], uint8_t qh_bytes[4]) {
   std::memcpy(qh_bytes, &qh, 4);
 }
 
-void quantize_q5_0(const float* src, uint8_t* dst, int64_t n_blocks, const float*) {
+void quantize_q5_0(const float* src, uint8_t* dst, int64_t n_blocks, const float* importance) {
   for (int64_t i = 0; i < n_blocks; ++i, src += kQK) {
-    const float d = signed_absmax(src, kQK) / -16.0f;
-    const float id = inverse_or_zero(d);
     int q[kQK];
-    for (int j = 0; j < kQK; ++j) q[j] = truncate_clamped(std::fma(src[j], id, 16.5f), 0, 31);
+    float d;
+    if (importance != nullptr) {
+      d = search_symmetric_levels(src, importance + i * kQK, 16, q);
+    } else {
+      d = signed_absmax(src, kQK) / -16.0f;
+      const float id = inverse_or_zero(d);
+      for (int j = 0; j < kQK; ++j) q[j] = truncate_clamped(std::fma(src[j], id, 16.5f), 0, 31);
+    }
     BlockQ5_0 block;
     block.d = fp32_to_fp16(d);
     pack_5bit(q, block.qs, block.qh);
@@ -164,14 +225,20 @@ void dequantize_q5_1(const uint8_t* src, float* dst, int64_t n_blocks) {
   }
 }
 
-void quantize_q5_1(const float* src, uint8_t* dst, int64_t n_blocks, const float*) {
+void quantize_q5_1(const float* src, uint8_t* dst, int64_t n_blocks, const float* importance) {
   for (int64_t i = 0; i < n_blocks; ++i, src += kQK) {
-    float min, max;
-    min_max(src, kQK, &min, &max);
-    const float d = (max - min) / 31.0f;
-    const float id = inverse_or_zero(d);
     int q[kQK];
-    for (int j = 0; j < kQK; ++j) q[j] = truncate_clamped(std::fma(src[j] - min, id, 0.5f), 0, 31);
+    float d, min;
+    if (importance != nullptr) {
+      search_affine_levels(src, importance + i * kQK, 31, &d, &min, q);
+    } else {
+      float max;
+      min_max(src, kQK, &min, &max);
+      d = (max - min) / 31.0f;
+      const float id = inverse_or_zero(d);
+      for (int j = 0; j < kQK; ++j)
+        q[j] = truncate_clamped(std::fma(src[j] - min, id, 0.5f), 0, 31);
+    }
     BlockQ5_1 block;
     block.d = fp32_to_fp16(d);
     block.m = fp32_to_fp16(min);

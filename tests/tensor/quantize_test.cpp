@@ -213,8 +213,9 @@ TEST(Quantize, ImportanceReducesWeightedError) {
   std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
   // Heavy-tailed, like real activation statistics: a few inputs matter far more than others.
   for (auto& w : importance) w = std::pow(uniform(rng), 6.0f) * 100.0f + 0.01f;
-  for (TensorType type : {TensorType::kQ2_K, TensorType::kQ3_K, TensorType::kQ4_K,
-                          TensorType::kQ5_K, TensorType::kQ6_K}) {
+  for (TensorType type : {TensorType::kQ4_0, TensorType::kQ4_1, TensorType::kQ5_0,
+                          TensorType::kQ5_1, TensorType::kQ2_K, TensorType::kQ3_K,
+                          TensorType::kQ4_K, TensorType::kQ5_K, TensorType::kQ6_K}) {
     const std::vector<float> plain = round_trip(type, x);
     const std::vector<float> weighted = round_trip(type, x, importance.data());
     double plain_error = 0, weighted_error = 0;

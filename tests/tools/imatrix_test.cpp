@@ -114,7 +114,7 @@ TEST_F(Imatrix, ChangesTheQuantizationWhereItMatters) {
   ASSERT_TRUE(in);
   const std::vector<float> importance = imatrix.mean_sq("blk.0.ffn_up.weight");
 
-  for (const char* type : {"q2_k", "q3_k", "q4_k", "q5_k", "q6_k"}) {
+  for (const char* type : {"q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k"}) {
     double weighted[2], output[2];
     for (int with = 0; with < 2; ++with) {
       QuantizeOptions options;
