@@ -48,6 +48,11 @@ class Tokenizer {
   // Reads tokenizer.ggml.{model,pre,tokens,scores,token_type,merges,*_token_id,add_*} and
   // applies llama.cpp's per-model defaults (special ids, add_bos, add_space_prefix, ...).
   static Result<std::unique_ptr<Tokenizer>> from_gguf(const format::GgufFile& file);
+  // A Hugging Face tokenizer.json (and optionally its tokenizer_config.json, which names the
+  // bos/eos/pad tokens, add_bos_token and the chat template), converted as llama.cpp's converter
+  // would (see edgelm/hf_tokenizer.h). Byte-level BPE families only; others are clear errors.
+  static Result<std::unique_ptr<Tokenizer>> from_hf_json(std::string_view tokenizer_json,
+                                                         std::string_view tokenizer_config = {});
 
   ~Tokenizer();
   Tokenizer(const Tokenizer&) = delete;

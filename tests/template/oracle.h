@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "common/node_package.h"
 #include "common/test_paths.h"
 
 namespace edgelm::test {
@@ -40,34 +41,13 @@ inline std::string read_file(const std::filesystem::path& path) {
   return buffer.str();
 }
 
-inline std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
 inline std::filesystem::path node_deps_dir() {
   return binary_dir() / "node_deps";
 }
 
-// Installs the npm package once per build tree (flock keeps parallel CTest processes from racing).
 inline bool ensure_node_package(std::string& why) {
-  const auto marker = node_deps_dir() / "node_modules" / "@huggingface" / "jinja" / "package.json";
-  if (std::filesystem::exists(marker)) return true;
-  std::filesystem::create_directories(node_deps_dir());
-  const std::string log = (node_deps_dir() / "npm-install.log").string();
-  const std::string command =
-      "flock " + shell_quote((binary_dir() / "node_deps.lock").string()) + " sh -c " +
-      shell_quote("test -f " + shell_quote(marker.string()) + " || npm install --prefix " +
-                  shell_quote(node_deps_dir().string()) +
-                  " --no-audit --no-fund --loglevel=error " + kJinjaPackage) +
-      " > " + shell_quote(log) + " 2>&1";
-  if (std::system(command.c_str()) != 0 || !std::filesystem::exists(marker)) {
-    why = "npm install " + std::string(kJinjaPackage) +
-          " failed (needs node/npm and the npm registry once); log: " + read_file(log);
-    return false;
-  }
-  return true;
+  return !npm_install_once("node_deps", kJinjaPackage, "@huggingface/jinja/package.json", why)
+              .empty();
 }
 
 // cases: [{"template": ..., "context": {...}}]. Returns one result per case; on a harness failure
