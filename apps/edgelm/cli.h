@@ -65,6 +65,7 @@ void register_imatrix(CLI::App& app, int& exit_code);
 void register_onnx(CLI::App& app, int& exit_code);
 void register_redact(CLI::App& app, int& exit_code);
 void register_serve(CLI::App& app, int& exit_code);
+void register_calibrate(CLI::App& app, int& exit_code);
 
 // edgelm run --onnx: greedy/sampled generation with an ONNX causal LM (cmd_onnx.cpp).
 int run_onnx_causal_lm(const std::string& model_path, const std::string& vocab_path, const std::string& prompt,

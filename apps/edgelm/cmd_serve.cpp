@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "cli.h"
+#include "edgelm/hybrid/router.h"
 #include "edgelm/serve/server.h"
 
 namespace edgelm::cli {
@@ -28,6 +29,7 @@ struct ServeOptions {
   bool log_text = false;
   bool quiet = false;
   bool hash_key = false;
+  std::string hybrid_policy;
 };
 
 int print_key_hash() {
@@ -67,6 +69,17 @@ int serve_main(const ServeOptions& o) {
     if (!keys) return report(keys.error());
     options.keys = std::move(*keys);
   }
+  // The hybrid router answers chat completions instead of the plain handler; it must outlive
+  // the server.
+  std::unique_ptr<hybrid::HybridRouter> router;
+  if (!o.hybrid_policy.empty()) {
+    auto policy = hybrid::HybridPolicy::load(o.hybrid_policy);
+    if (!policy) return report(policy.error());
+    auto created = hybrid::HybridRouter::create(std::move(*policy));
+    if (!created) return report(created.error());
+    router = std::move(*created);
+    options.chat_handler = router->handler();
+  }
   auto engine = o.model.load_engine(*config);
   if (!engine) return report(engine.error());
 
@@ -83,6 +96,12 @@ int serve_main(const ServeOptions& o) {
                "edgelm serve: listening on http://%s:%d (model '%s', %d slots, queue %d)%s\n",
                o.host.c_str(), (*server)->port(), (*server)->model_id().c_str(), o.parallel,
                o.queue, o.api_key_file.empty() ? ", no API keys" : "");
+  if (router) {
+    const hybrid::HybridPolicy& p = router->policy();
+    std::fprintf(stderr, "edgelm serve: hybrid routing (%s < %g escalates to %s)\n",
+                 std::string(hybrid::confidence_metric_name(p.metric)).c_str(), p.threshold,
+                 p.upstream.url.empty() ? "nothing: local only" : p.upstream.url.c_str());
+  }
   std::fflush(stderr);
 
   std::atomic<bool> stopped{false};
@@ -146,6 +165,9 @@ void register_serve(CLI::App& app, int& exit_code) {
   cmd->add_flag("--log-text", o->log_text,
                 "log prompts and completions (off: only sizes and timings)");
   cmd->add_flag("--quiet", o->quiet, "no per-request log lines");
+  cmd->add_option("--hybrid", o->hybrid_policy,
+                  "hybrid privacy router policy (JSON): redact, answer locally, escalate when "
+                  "unsure and allowed (docs/HYBRID.md)");
   cmd->add_flag("--hash-key", o->hash_key,
                 "print the key-file hash of an API key read from stdin, and exit");
   cmd->callback([o, &exit_code] { exit_code = serve_main(*o); });

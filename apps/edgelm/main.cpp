@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   edgelm::cli::register_onnx(app, exit_code);
   edgelm::cli::register_redact(app, exit_code);
   edgelm::cli::register_serve(app, exit_code);
+  edgelm::cli::register_calibrate(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -44,6 +44,13 @@ enum class RopeStyle {
 void rope(float* x, int n_heads, int head_dim, int n_rot, int32_t pos, float freq_base,
           float freq_scale, const float* freq_factors, RopeStyle style);
 
+// rope() in two steps, so that a position's angles are computed once for every head, q and k,
+// and layer: cos_sin[i] = cos(angle_i) and cos_sin[n_rot / 2 + i] = sin(angle_i), i < n_rot / 2.
+void rope_angles(int n_rot, int32_t pos, float freq_base, float freq_scale,
+                 const float* freq_factors, float* cos_sin);
+void rope_rotate(float* x, int n_heads, int head_dim, int n_rot, const float* cos_sin,
+                 RopeStyle style);
+
 // gate[i] = silu(gate[i]) * up[i]   (SwiGLU)
 void silu_mul(float* gate, const float* up, int64_t n);
 // gate[i] = gelu_tanh(gate[i]) * up[i]   (GeGLU, gemma)

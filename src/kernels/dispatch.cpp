@@ -72,6 +72,16 @@ void rope(float* x, int n_heads, int head_dim, int n_rot, int32_t pos, float fre
   reference::rope(x, n_heads, head_dim, n_rot, pos, freq_base, freq_scale, freq_factors, style);
 }
 
+void rope_angles(int n_rot, int32_t pos, float freq_base, float freq_scale,
+                 const float* freq_factors, float* cos_sin) {
+  reference::rope_angles(n_rot, pos, freq_base, freq_scale, freq_factors, cos_sin);
+}
+
+void rope_rotate(float* x, int n_heads, int head_dim, int n_rot, const float* cos_sin,
+                 RopeStyle style) {
+  reference::rope_rotate(x, n_heads, head_dim, n_rot, cos_sin, style);
+}
+
 void silu_mul(float* gate, const float* up, int64_t n) {
   active().silu_mul(gate, up, n);
 }

@@ -1,5 +1,6 @@
 #include "kernels/reference.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -67,17 +68,26 @@ void softmax(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] *= inv_sum;
 }
 
-void rope(float* x, int n_heads, int head_dim, int n_rot, int32_t pos, float freq_base,
-          float freq_scale, const float* freq_factors, RopeStyle style) {
+void rope_angles(int n_rot, int32_t pos, float freq_base, float freq_scale,
+                 const float* freq_factors, float* cos_sin) {
   const int half = n_rot / 2;
   for (int i = 0; i < half; ++i) {
     const double inv_freq = std::pow(static_cast<double>(freq_base), -2.0 * i / n_rot);
     const double factor = freq_factors ? freq_factors[i] : 1.0;
     const double angle = static_cast<double>(pos) * freq_scale * inv_freq / factor;
-    const float cos_a = static_cast<float>(std::cos(angle));
-    const float sin_a = static_cast<float>(std::sin(angle));
-    for (int h = 0; h < n_heads; ++h) {
-      float* head = x + static_cast<int64_t>(h) * head_dim;
+    cos_sin[i] = static_cast<float>(std::cos(angle));
+    cos_sin[half + i] = static_cast<float>(std::sin(angle));
+  }
+}
+
+void rope_rotate(float* x, int n_heads, int head_dim, int n_rot, const float* cos_sin,
+                 RopeStyle style) {
+  const int half = n_rot / 2;
+  for (int h = 0; h < n_heads; ++h) {
+    float* head = x + static_cast<int64_t>(h) * head_dim;
+    for (int i = 0; i < half; ++i) {
+      const float cos_a = cos_sin[i];
+      const float sin_a = cos_sin[half + i];
       float& a = style == RopeStyle::kNorm ? head[2 * i] : head[i];
       float& b = style == RopeStyle::kNorm ? head[2 * i + 1] : head[i + half];
       const float a0 = a;
@@ -86,6 +96,13 @@ void rope(float* x, int n_heads, int head_dim, int n_rot, int32_t pos, float fre
       b = a0 * sin_a + b0 * cos_a;
     }
   }
+}
+
+void rope(float* x, int n_heads, int head_dim, int n_rot, int32_t pos, float freq_base,
+          float freq_scale, const float* freq_factors, RopeStyle style) {
+  std::vector<float> cos_sin(static_cast<size_t>(std::max(n_rot, 0)));
+  reference::rope_angles(n_rot, pos, freq_base, freq_scale, freq_factors, cos_sin.data());
+  reference::rope_rotate(x, n_heads, head_dim, n_rot, cos_sin.data(), style);
 }
 
 void silu_mul(float* gate, const float* up, int64_t n) {

@@ -14,6 +14,10 @@ void rms_norm(const float* x, const float* weight, int64_t n, float eps, float* 
 void softmax(float* x, int64_t n);
 void rope(float* x, int n_heads, int head_dim, int n_rot, int32_t pos, float freq_base,
           float freq_scale, const float* freq_factors, RopeStyle style);
+void rope_angles(int n_rot, int32_t pos, float freq_base, float freq_scale,
+                 const float* freq_factors, float* cos_sin);
+void rope_rotate(float* x, int n_heads, int head_dim, int n_rot, const float* cos_sin,
+                 RopeStyle style);
 void silu_mul(float* gate, const float* up, int64_t n);
 void gelu_mul(float* gate, const float* up, int64_t n);
 void attention(const AttentionParams& p, const float* q, int64_t n_tokens, int32_t pos0,

@@ -115,11 +115,67 @@ void GeluMul(float* gate, const float* up, int64_t n) {
   });
 }
 
-// out += p * v over n floats.
-HWY_INLINE void Axpy(float p, const float* v, float* out, int64_t n) {
+// out[c] = sum_j weight[j] * v[j * stride + c] for c < n, in registers (accumulating through
+// memory would chain every position's FMA on a store-to-load forward).
+HWY_INLINE void WeightedSum(const float* weight, int n_pos, const float* v, int64_t stride,
+                            int64_t n, float* out) {
   const DF df;
-  const auto vp = hn::Set(df, p);
-  Transform2(out, v, n, [&](auto o, auto vv) { return hn::MulAdd(vp, vv, o); });
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  int64_t c = 0;
+  for (; c + 4 * lanes <= n; c += 4 * lanes) {
+    auto a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
+    const float* vj = v + c;
+    for (int j = 0; j < n_pos; ++j, vj += stride) {
+      const auto w = hn::Set(df, weight[j]);
+      a0 = hn::MulAdd(w, hn::LoadU(df, vj), a0);
+      a1 = hn::MulAdd(w, hn::LoadU(df, vj + lanes), a1);
+      a2 = hn::MulAdd(w, hn::LoadU(df, vj + 2 * lanes), a2);
+      a3 = hn::MulAdd(w, hn::LoadU(df, vj + 3 * lanes), a3);
+    }
+    hn::StoreU(a0, df, out + c);
+    hn::StoreU(a1, df, out + c + lanes);
+    hn::StoreU(a2, df, out + c + 2 * lanes);
+    hn::StoreU(a3, df, out + c + 3 * lanes);
+  }
+  for (; c + lanes <= n; c += lanes) {
+    auto a = hn::Zero(df);
+    for (int j = 0; j < n_pos; ++j) a = hn::MulAdd(hn::Set(df, weight[j]), hn::LoadU(df, v + j * stride + c), a);
+    hn::StoreU(a, df, out + c);
+  }
+  for (; c < n; ++c) {
+    float a = 0.0f;
+    for (int j = 0; j < n_pos; ++j) a += weight[j] * v[j * stride + c];
+    out[c] = a;
+  }
+}
+
+// Prompts at least this long transpose the keys once per call (below, the copy costs more than
+// the horizontal sums it saves).
+constexpr int64_t kTransposedKeysMinTokens = 16;
+
+// Scores of one query against positions first .. first + n - 1 from keys transposed to
+// kt[d * kt_stride + position]: vertical FMAs only, four vectors of positions at a time. kt has
+// at least 4 vectors of zero padding past the last position, so whole chunks may be computed.
+HWY_INLINE void ScoresTransposed(const float* qh, const float* kt, int64_t kt_stride, int head_dim,
+                                 int32_t first, int n, float scale, float* scores) {
+  const DF df;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  const auto vscale = hn::Set(df, scale);
+  for (int64_t j = 0; j < n; j += 4 * lanes) {
+    const float* col = kt + first + j;
+    auto a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
+    for (int d = 0; d < head_dim; ++d, col += kt_stride) {
+      const auto qd = hn::Set(df, qh[d]);
+      a0 = hn::MulAdd(qd, hn::LoadU(df, col), a0);
+      a1 = hn::MulAdd(qd, hn::LoadU(df, col + lanes), a1);
+      a2 = hn::MulAdd(qd, hn::LoadU(df, col + 2 * lanes), a2);
+      a3 = hn::MulAdd(qd, hn::LoadU(df, col + 3 * lanes), a3);
+    }
+    hn::StoreU(hn::Mul(a0, vscale), df, scores + j);
+    hn::StoreU(hn::Mul(a1, vscale), df, scores + j + lanes);
+    hn::StoreU(hn::Mul(a2, vscale), df, scores + j + 2 * lanes);
+    hn::StoreU(hn::Mul(a3, vscale), df, scores + j + 3 * lanes);
+  }
 }
 
 void Attention(const AttentionParams& p, const float* q, int64_t n_tokens, int32_t pos0,
@@ -127,9 +183,23 @@ void Attention(const AttentionParams& p, const float* q, int64_t n_tokens, int32
   const int group = p.n_head / p.n_head_kv;
   const int64_t kv_row = static_cast<int64_t>(p.n_head_kv) * p.head_dim;
   const int64_t q_row = static_cast<int64_t>(p.n_head) * p.head_dim;
+  const int64_t n_pos = pos0 + n_tokens;
+  const int64_t pad = 4 * static_cast<int64_t>(hn::Lanes(DF()));
+  // Keys as [kv head][dim][position] for long prompts, where each key meets many queries.
+  const bool transposed = n_tokens >= kTransposedKeysMinTokens;
+  const int64_t kt_stride = n_pos + pad;
+  thread_local std::vector<float> kt_buffer;
+  if (transposed) {
+    kt_buffer.assign(static_cast<size_t>(kv_row * kt_stride), 0.0f);
+    for (int64_t j = 0; j < n_pos; ++j) {
+      const float* kj = k + j * kv_row;
+      for (int64_t c = 0; c < kv_row; ++c) kt_buffer[static_cast<size_t>(c * kt_stride + j)] = kj[c];
+    }
+  }
+  const float* kt = kt_buffer.data();
   parallel_for(pool, n_tokens * p.n_head, 1, [&](int64_t begin, int64_t end) {
     thread_local std::vector<float> scores;
-    scores.resize(static_cast<size_t>(pos0 + n_tokens));
+    scores.resize(static_cast<size_t>(n_pos + pad));
     for (int64_t item = begin; item < end; ++item) {
       const int64_t t = item / p.n_head;
       const int h = static_cast<int>(item % p.n_head);
@@ -138,17 +208,20 @@ void Attention(const AttentionParams& p, const float* q, int64_t n_tokens, int32
       const int32_t first = reference::first_visible_position(pos, p.window);
       const int n_visible = pos - first + 1;
       const float* qh = q + t * q_row + static_cast<int64_t>(h) * p.head_dim;
-      for (int j = 0; j < n_visible; ++j) {
-        float s = Dot(qh, k + (first + j) * kv_row + kv_offset, p.head_dim) * p.scale;
-        if (p.softcap > 0.0f) s = p.softcap * std::tanh(s / p.softcap);
-        scores[j] = s;
+      if (transposed) {
+        ScoresTransposed(qh, kt + kv_offset * kt_stride, kt_stride, p.head_dim, first, n_visible,
+                         p.scale, scores.data());
+      } else {
+        for (int j = 0; j < n_visible; ++j) {
+          scores[j] = Dot(qh, k + (first + j) * kv_row + kv_offset, p.head_dim) * p.scale;
+        }
+      }
+      if (p.softcap > 0.0f) {
+        for (int j = 0; j < n_visible; ++j) scores[j] = p.softcap * std::tanh(scores[j] / p.softcap);
       }
       Softmax(scores.data(), n_visible);
-      float* oh = out + t * q_row + static_cast<int64_t>(h) * p.head_dim;
-      std::fill(oh, oh + p.head_dim, 0.0f);
-      for (int j = 0; j < n_visible; ++j) {
-        Axpy(scores[j], v + (first + j) * kv_row + kv_offset, oh, p.head_dim);
-      }
+      WeightedSum(scores.data(), n_visible, v + first * kv_row + kv_offset, kv_row, p.head_dim,
+                  out + t * q_row + static_cast<int64_t>(h) * p.head_dim);
     }
   });
 }

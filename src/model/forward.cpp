@@ -38,6 +38,7 @@ Forward::Forward(const Model& model, int32_t max_rows, int n_threads, MatmulObse
   v_.resize(rows * kv_dim_);
   if (hp_.fused_qkv) qkv_.resize(rows * (q_dim_ + 2 * kv_dim_));
   attn_out_.resize(rows * q_dim_);
+  for (std::vector<float>& table : rope_cos_sin_) table.resize(rows * std::max(hp_.n_rot, 0));
   proj_.resize(rows * n_embd_);
   gate_.resize(rows * hp_.n_ff * (hp_.fused_gate_up ? 2 : 1));
   if (!hp_.fused_gate_up) up_.resize(rows * hp_.n_ff);
@@ -60,6 +61,7 @@ void Forward::run(std::span<const int32_t> tokens, std::span<const Segment> segm
       positions_[static_cast<size_t>(seg.row0 + t)] = seg.context->n_past_ + t;
     }
   }
+  rope_ready_[0] = rope_ready_[1] = false;
   for (int32_t il = 0; il < hp_.n_layer; ++il) {
     attention_block(il, segments, n_rows);
     ffn_block(il, n_rows);

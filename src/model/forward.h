@@ -78,6 +78,10 @@ class Forward {
   std::vector<float> qkv_;          // [max_rows][q_dim + 2 kv_dim] (fused qkv only)
   std::vector<float> attn_out_;     // [max_rows][q_dim]
   std::vector<float> proj_;         // [max_rows][n_embd] block output before the residual add
+  // [max_rows][n_rot] cos and sin of each row's RoPE angles (kernels::rope_angles), computed at
+  // the first layer of a pass that needs them: [0] for global layers, [1] for sliding-window ones.
+  std::vector<float> rope_cos_sin_[2];
+  bool rope_ready_[2] = {false, false};
   std::vector<float> gate_;         // [max_rows][n_ff] (fused: [max_rows][2 n_ff])
   std::vector<float> up_;           // [max_rows][n_ff]
 };

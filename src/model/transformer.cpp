@@ -85,15 +85,23 @@ void Forward::attention_block(int32_t il, std::span<const Segment> segments, int
   const bool swa = hp_.is_swa(il);
   const float base = swa ? hp_.rope_freq_base_swa : hp_.rope_freq_base;
   const float scale = swa ? hp_.rope_freq_scale_swa : hp_.rope_freq_scale;
-  for (const Segment& seg : segments) {
-    const float* factors = seg.context->rope_factors_;
-    for (int32_t t = seg.row0; t < seg.row0 + seg.n_rows; ++t) {
-      const int32_t pos = positions_[static_cast<size_t>(t)];
-      kernels::rope(q_.data() + t * q_dim, hp_.n_head, hp_.head_dim, hp_.n_rot, pos, base, scale,
-                    factors, hp_.rope_style);
-      kernels::rope(k_.data() + t * kv_dim, hp_.n_head_kv, hp_.head_dim, hp_.n_rot, pos, base,
-                    scale, factors, hp_.rope_style);
+  const int n_rot = hp_.n_rot;
+  float* cos_sin = rope_cos_sin_[swa ? 1 : 0].data();
+  if (!rope_ready_[swa ? 1 : 0]) {
+    for (const Segment& seg : segments) {
+      for (int32_t t = seg.row0; t < seg.row0 + seg.n_rows; ++t) {
+        kernels::rope_angles(n_rot, positions_[static_cast<size_t>(t)], base, scale,
+                             seg.context->rope_factors_, cos_sin + int64_t{t} * n_rot);
+      }
     }
+    rope_ready_[swa ? 1 : 0] = true;
+  }
+  for (int32_t t = 0; t < n_rows; ++t) {
+    const float* angles = cos_sin + int64_t{t} * n_rot;
+    kernels::rope_rotate(q_.data() + t * q_dim, hp_.n_head, hp_.head_dim, n_rot, angles,
+                         hp_.rope_style);
+    kernels::rope_rotate(k_.data() + t * kv_dim, hp_.n_head_kv, hp_.head_dim, n_rot, angles,
+                         hp_.rope_style);
   }
   if (hp_.rope_attn_factor != 1.0f) {
     scale_rotated(q_.data(), int64_t{n_rows} * hp_.n_head, hp_.head_dim, hp_.n_rot,

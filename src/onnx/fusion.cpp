@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <numbers>
 
 #include "edgelm/kernels.h"
 #include "edgelm/quant.h"
+#include "edgelm/sgemm.h"
 #include "onnx/graph.h"
 
 namespace edgelm::onnx {
@@ -97,12 +99,15 @@ NodeDef& synthetic(Plan& plan, const NodeDef& like, std::string op_type) {
   return plan.synthetic_defs.back();
 }
 
-// ---- Linear: y = x W (+ b) with W prepacked as edgelm weight rows ----
+// ---- Linear: y = x W (+ b) with W prepacked for the float GEMM or as edgelm weight rows ----
 
 struct PackedLinear {
-  Tensor storage;              // packed rows
-  kernels::MatrixView weight;  // rows = n (output features), cols = k
-  std::vector<float> bias;     // n values or empty
+  kernels::PackedMatrix gemm;      // float weights: [k][n] in GEMM panels
+  kernels::PackedInt8Matrix int8;  // MatMulInteger weights for the u8 x s8 GEMM
+  Tensor storage;                  // quantized weights: packed rows
+  kernels::MatrixView weight;      // rows = n (output features), cols = k (shape even for `gemm`)
+  std::vector<float> bias;         // n values or empty
+  kernels::Activation activation = kernels::Activation::kNone;  // `gemm` and `int8` only
 };
 
 Status linear_op(const OpContext& ctx, std::span<const Tensor* const> in,
@@ -119,6 +124,20 @@ Status linear_op(const OpContext& ctx, std::span<const Tensor* const> in,
   EDGELM_TRY(out[0], ctx.alloc(DataType::kFloat, shape));
   const int64_t tokens = p.weight.cols ? x.numel() / p.weight.cols : 0;
   float* y = out[0].mutable_data<float>();
+  if (!p.int8.empty()) {
+    // Activations are quantized per call like DynamicQuantizeLinear; the buffer is reused.
+    thread_local kernels::QuantizedRows quantized;
+    kernels::dynamic_quantize_rows(x.data<float>(), tokens, p.weight.cols, quantized);
+    kernels::gemm_u8s8_packed(quantized, p.int8, p.bias.empty() ? nullptr : p.bias.data(), y,
+                              p.weight.rows, ctx.pool, p.activation);
+    return {};
+  }
+  if (!p.gemm.empty()) {
+    kernels::sgemm_packed(x.data<float>(), tokens, p.weight.cols, p.gemm,
+                          p.bias.empty() ? nullptr : p.bias.data(), y, p.weight.rows, ctx.pool,
+                          p.activation);
+    return {};
+  }
   kernels::matmul(p.weight, x.data<float>(), tokens, y, ctx.pool);
   if (!p.bias.empty()) {
     for (int64_t t = 0; t < tokens; ++t) {
@@ -197,14 +216,22 @@ void fuse_float_linear(Plan& plan, const PlanOptions& options) {
     }
     const int64_t k = trans_b ? w->shape()[1] : w->shape()[0];
     const int64_t n = trans_b ? w->shape()[0] : w->shape()[1];
-    std::vector<float> w_t(static_cast<size_t>(n * k));
     const float* src = w->data<float>();
-    if (trans_b) {
-      std::copy(src, src + n * k, w_t.begin());
+    std::shared_ptr<PackedLinear> packed;
+    if (options.quant_bits == 0) {
+      // Packed once here, like ONNX Runtime's prepacking: every run reads the panels directly.
+      packed = std::make_shared<PackedLinear>();
+      packed->gemm = kernels::PackedMatrix::pack(src, k, n, trans_b ? 1 : n, trans_b ? k : 1);
+      packed->weight = {TensorType::kF32, nullptr, n, k, 0};
     } else {
-      transpose_blocked(src, k, n, w_t.data());
+      std::vector<float> w_t(static_cast<size_t>(n * k));
+      if (trans_b) {
+        std::copy(src, src + n * k, w_t.begin());
+      } else {
+        transpose_blocked(src, k, n, w_t.data());
+      }
+      packed = pack_rows(w_t, n, k, options.quant_bits);
     }
-    auto packed = pack_rows(w_t, n, k, options.quant_bits);
     if (!packed) continue;
     int out = node.outputs[0];
     if (op == "Gemm" && node.inputs.size() > 2 && node.inputs[2] >= 0) {
@@ -235,8 +262,9 @@ bool int8_values(const Tensor* t, std::vector<int32_t>& out) {
 // quantize_dynamic's pattern, rooted at the final Mul:
 //   (xq, xs, xz) = DynamicQuantizeLinear(x); i = MatMulInteger(xq, Wq, xz, Wz)
 //   y = Mul(Cast<float>(i), Mul(xs, Ws))
-// becomes one Linear with W = (Wq - Wz) * Ws re-blocked as q8_0 (so activations are quantized
-// per 32-block by the kernel instead of per tensor: the error stays at the 8-bit level).
+// becomes one Linear: on CPUs with an 8-bit dot-product path, the u8 x s8 GEMM over the file's
+// weights with the same per-tensor activation quantization; elsewhere W = (Wq - Wz) * Ws
+// re-blocked as q8_0 (activations quantized per 32-block: the error stays at the 8-bit level).
 void fuse_integer_linear(Plan& plan, const PlanOptions& options) {
   for (size_t i = 0; i < plan.nodes.size(); ++i) {
     const Uses uses(plan);
@@ -264,14 +292,24 @@ void fuse_integer_linear(Plan& plan, const PlanOptions& options) {
     const Tensor* ws = constant(plan, other_input(plan.nodes[scale_mul], dq.outputs[1]));
     if (!ws || ws->dtype() != DataType::kFloat || (ws->numel() != 1 && ws->numel() != n)) continue;
     if (wz_values.size() != 1 && static_cast<int64_t>(wz_values.size()) != n) continue;
-    std::vector<float> w_t(static_cast<size_t>(n * k));
-    for (int64_t r = 0; r < n; ++r) {
-      const float s = ws->data<float>()[ws->numel() == 1 ? 0 : r];
-      const int32_t z = wz_values[wz_values.size() == 1 ? 0 : r];
-      for (int64_t c = 0; c < k; ++c)
-        w_t[r * k + c] = static_cast<float>(wq_values[c * n + r] - z) * s;
+    std::shared_ptr<PackedLinear> packed;
+    if (options.quant_bits != 4 && kernels::gemm_u8s8_accelerated()) {
+      // The integer GEMM runs the file's own arithmetic (per-tensor activation quantization).
+      packed = std::make_shared<PackedLinear>();
+      packed->int8 = kernels::PackedInt8Matrix::pack(
+          wq->raw(), wq->dtype() == DataType::kUint8, k, n, wz_values.data(),
+          static_cast<int64_t>(wz_values.size()), ws->data<float>(), ws->numel());
+      packed->weight = {TensorType::kF32, nullptr, n, k, 0};
+    } else {
+      std::vector<float> w_t(static_cast<size_t>(n * k));
+      for (int64_t r = 0; r < n; ++r) {
+        const float s = ws->data<float>()[ws->numel() == 1 ? 0 : r];
+        const int32_t z = wz_values[wz_values.size() == 1 ? 0 : r];
+        for (int64_t c = 0; c < k; ++c)
+          w_t[r * k + c] = static_cast<float>(wq_values[c * n + r] - z) * s;
+      }
+      packed = pack_rows(w_t, n, k, options.quant_bits == 4 ? 4 : 8);
     }
-    auto packed = pack_rows(w_t, n, k, options.quant_bits == 4 ? 4 : 8);
     if (!packed) continue;
     const int out = absorb_bias(plan, uses, plan.nodes[mul].outputs[0], *packed);
     const int x = dq.inputs[0];
@@ -414,6 +452,170 @@ bool try_layer_norm(Plan& plan, const Uses& uses, int mean_node) {
   return true;
 }
 
+// ---- GELU (both forms PyTorch exports) and SiLU onto the SIMD activations ----
+
+// A constant float scalar within relative 1e-4 of `want` (exports round the constants).
+bool constant_near(const Plan& plan, int id, double want) {
+  float value = 0;
+  return constant_scalar(plan, id, value) && std::fabs(value - want) <= 1e-4 * std::fabs(want);
+}
+
+Status activation_op(const OpContext& ctx, std::span<const Tensor* const> in,
+                     std::vector<Tensor>& out) {
+  const auto activation = *static_cast<const kernels::Activation*>(ctx.prepared);
+  const Tensor& x = *in[0];
+  EDGELM_CHECK(expect_type(ctx, x, DataType::kFloat, "input"));
+  EDGELM_TRY(out[0], ctx.alloc(DataType::kFloat, x.shape()));
+  float* y = out[0].mutable_data<float>();
+  std::copy_n(x.data<float>(), x.numel(), y);
+  kernels::apply_activation(activation, y, x.numel());
+  return {};
+}
+
+// From the value f(x) (erf or tanh term): Add(f, 1) -> Mul(x, .) -> Mul(., 0.5), or
+// Add(f, 1) -> Mul(Mul(x, 0.5), .). Returns the node producing GELU(x), or -1.
+int match_gelu_tail(const Plan& plan, const Uses& uses, int x, int f) {
+  const int add = uses.sole_reader(f);
+  if (!is_op(plan, add, "Add") || !constant_near(plan, other_input(plan.nodes[add], f), 1.0))
+    return -1;
+  const int a1 = plan.nodes[add].outputs[0];
+  const int mul = uses.sole_reader(a1);
+  if (!is_op(plan, mul, "Mul")) return -1;
+  const int other = other_input(plan.nodes[mul], a1);
+  if (other == x) {
+    const int half = uses.sole_reader(plan.nodes[mul].outputs[0]);
+    if (!is_op(plan, half, "Mul") ||
+        !constant_near(plan, other_input(plan.nodes[half], plan.nodes[mul].outputs[0]), 0.5))
+      return -1;
+    return half;
+  }
+  const int half = other >= 0 ? uses.producer[other] : -1;
+  if (!is_op(plan, half, "Mul") || uses.sole_reader(other) != mul ||
+      !constant_near(plan, other_input(plan.nodes[half], x), 0.5))
+    return -1;
+  return mul;
+}
+
+// The producer of `value` when it is `op` and `value` has no other reader, else -1.
+int sole_producer(const Plan& plan, const Uses& uses, int value, std::string_view op) {
+  const int node = value >= 0 ? uses.producer[value] : -1;
+  if (!is_op(plan, node, op) || uses.sole_reader(value) < 0) return -1;
+  return node;
+}
+
+// Erf(Div(x, sqrt 2) | Mul(x, 1/sqrt 2)) + tail.
+int match_gelu_erf(const Plan& plan, const Uses& uses, int erf, int& x) {
+  const int arg = plan.nodes[erf].inputs[0];
+  int scale = sole_producer(plan, uses, arg, "Div");
+  if (scale >= 0) {
+    if (!constant_near(plan, plan.nodes[scale].inputs[1], std::sqrt(2.0))) return -1;
+    x = plan.nodes[scale].inputs[0];
+  } else {
+    scale = sole_producer(plan, uses, arg, "Mul");
+    if (scale < 0) return -1;
+    for (int in : plan.nodes[scale].inputs) {
+      if (constant_near(plan, in, std::sqrt(0.5))) x = other_input(plan.nodes[scale], in);
+    }
+    if (x < 0) return -1;
+  }
+  return match_gelu_tail(plan, uses, x, plan.nodes[erf].outputs[0]);
+}
+
+// Tanh(Mul(sqrt(2/pi), Add(x, Mul(0.044715, x^3)))) + tail, x^3 as Pow(x, 3) or Mul(x, Mul(x, x)).
+int match_gelu_tanh(const Plan& plan, const Uses& uses, int tanh, int& x) {
+  const int scale = sole_producer(plan, uses, plan.nodes[tanh].inputs[0], "Mul");
+  if (scale < 0) return -1;
+  int sum = -1;
+  for (int in : plan.nodes[scale].inputs) {
+    if (constant_near(plan, in, std::sqrt(2.0 / std::numbers::pi)))
+      sum = other_input(plan.nodes[scale], in);
+  }
+  const int add = sole_producer(plan, uses, sum, "Add");
+  if (add < 0) return -1;
+  for (int cubic_term : plan.nodes[add].inputs) {
+    const int candidate_x = other_input(plan.nodes[add], cubic_term);
+    const int coef = sole_producer(plan, uses, cubic_term, "Mul");
+    if (coef < 0 || candidate_x < 0) continue;
+    int cube = -1;
+    for (int in : plan.nodes[coef].inputs) {
+      if (constant_near(plan, in, 0.044715)) cube = other_input(plan.nodes[coef], in);
+    }
+    const int pow = sole_producer(plan, uses, cube, "Pow");
+    const int mul = sole_producer(plan, uses, cube, "Mul");
+    bool is_cube = false;
+    if (pow >= 0) {
+      is_cube = plan.nodes[pow].inputs[0] == candidate_x &&
+                constant_near(plan, plan.nodes[pow].inputs[1], 3.0);
+    } else if (mul >= 0) {
+      const int square = other_input(plan.nodes[mul], candidate_x);
+      const int sq = sole_producer(plan, uses, square, "Mul");
+      is_cube = sq >= 0 && plan.nodes[sq].inputs[0] == candidate_x &&
+                plan.nodes[sq].inputs[1] == candidate_x;
+    }
+    if (!is_cube) continue;
+    x = candidate_x;
+    return match_gelu_tail(plan, uses, x, plan.nodes[tanh].outputs[0]);
+  }
+  return -1;
+}
+
+// Mul(x, Sigmoid(x)).
+int match_silu(const Plan& plan, const Uses& uses, int sigmoid, int& x) {
+  x = plan.nodes[sigmoid].inputs[0];
+  const int mul = uses.sole_reader(plan.nodes[sigmoid].outputs[0]);
+  if (!is_op(plan, mul, "Mul") || other_input(plan.nodes[mul], plan.nodes[sigmoid].outputs[0]) != x)
+    return -1;
+  return mul;
+}
+
+bool try_activation(Plan& plan, const Uses& uses, int seed) {
+  int x = -1, last = -1;
+  kernels::Activation activation = kernels::Activation::kNone;
+  if (is_op(plan, seed, "Sigmoid")) {
+    last = match_silu(plan, uses, seed, x);
+    activation = kernels::Activation::kSilu;
+  } else if (is_op(plan, seed, "Erf")) {
+    last = match_gelu_erf(plan, uses, seed, x);
+    activation = kernels::Activation::kGeluErf;
+  } else if (is_op(plan, seed, "Tanh")) {
+    last = match_gelu_tanh(plan, uses, seed, x);
+    activation = kernels::Activation::kGeluTanh;
+  }
+  if (last < 0 || x < 0) return false;
+  PlannedNode node;
+  node.def = &synthetic(plan, *plan.nodes[last].def, "edgelm.Activation");
+  node.fn = &activation_op;
+  node.inputs = {x};
+  node.outputs = {plan.nodes[last].outputs[0]};
+  node.prepared = std::make_shared<kernels::Activation>(activation);
+  plan.nodes[last] = std::move(node);  // the rest of the chain is now unread
+  ++plan.fused;
+  return true;
+}
+
+// Linear -> activation, the Linear's output read by nothing else: the GEMM applies it as it
+// stores.
+void fuse_linear_activation(Plan& plan) {
+  const Uses uses(plan);
+  for (PlannedNode& act : plan.nodes) {
+    if (act.def->op_type != "edgelm.Activation") continue;
+    const int x = act.inputs[0];
+    const int linear = uses.producer[x];
+    if (!is_op(plan, linear, "edgelm.Linear") || uses.sole_reader(x) < 0) continue;
+    const auto& packed = *static_cast<const PackedLinear*>(plan.nodes[linear].prepared.get());
+    if ((packed.gemm.empty() && packed.int8.empty()) ||
+        packed.activation != kernels::Activation::kNone)
+      continue;
+    auto fused = std::make_shared<PackedLinear>(packed);
+    fused->activation = *static_cast<const kernels::Activation*>(act.prepared.get());
+    plan.nodes[linear].prepared = std::move(fused);
+    plan.nodes[linear].outputs[0] = act.outputs[0];
+    act.outputs[0] = -1;  // dead now
+    act.inputs.clear();
+    ++plan.fused;
+  }
+}
+
 }  // namespace
 
 void fuse_norms_and_activations(Plan& plan) {
@@ -421,6 +623,7 @@ void fuse_norms_and_activations(Plan& plan) {
     const Uses uses(plan);
     if (plan.nodes[i].outputs.empty() || plan.nodes[i].outputs[0] < 0) continue;
     if (try_rms_norm(plan, uses, static_cast<int>(i))) continue;
+    if (try_activation(plan, uses, static_cast<int>(i))) continue;
     try_layer_norm(plan, uses, static_cast<int>(i));
   }
   remove_dead_nodes(plan);
@@ -430,6 +633,8 @@ void fuse_linear(Plan& plan, const PlanOptions& options) {
   fuse_integer_linear(plan, options);
   remove_dead_nodes(plan);
   fuse_float_linear(plan, options);
+  remove_dead_nodes(plan);
+  fuse_linear_activation(plan);
   remove_dead_nodes(plan);
 }
 

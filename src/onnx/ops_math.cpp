@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "edgelm/kernels.h"
+#include "edgelm/sgemm.h"
 #include "onnx/ops.h"
 
 namespace edgelm::onnx {
@@ -23,13 +24,7 @@ void transpose_blocked(const float* src, int64_t rows, int64_t cols, float* dst)
 
 void matmul_f32(const float* a, const float* b, int64_t m, int64_t k, int64_t n, float* out,
                 ThreadPool* pool) {
-  // edgelm's matmul takes the weight as rows of output features: B^T, [n, k].
-  thread_local std::vector<float> bt;
-  bt.resize(static_cast<size_t>(n * k));
-  transpose_blocked(b, k, n, bt.data());
-  const kernels::MatrixView w{TensorType::kF32, reinterpret_cast<const uint8_t*>(bt.data()), n, k,
-                              static_cast<uint64_t>(k) * 4};
-  kernels::matmul(w, a, m, out, pool);
+  kernels::sgemm(a, m, k, k, b, n, n, 1, nullptr, out, n, pool);
 }
 
 namespace {
@@ -77,17 +72,28 @@ Status matmul_op(const OpContext& ctx, std::span<const Tensor* const> in,
     return strides;
   };
   const auto sa = batch_strides(a_batch), sb = batch_strides(b_batch);
-  std::vector<int64_t> index(rank, 0);
-  for (int64_t bi = 0; bi < batches; ++bi) {
-    int64_t oa = 0, ob = 0, rem = bi;
-    for (size_t d = rank; d-- > 0;) {
-      const int64_t i = rem % batch[d];
-      rem /= batch[d];
-      oa += i * sa[d];
-      ob += i * sb[d];
+  const float* a_data = a.data<float>();
+  const float* b_data = b.data<float>();
+  // Batched products (attention heads) are small: each thread takes whole matrices.
+  auto run_batches = [&](int64_t begin, int64_t end, ThreadPool* pool) {
+    for (int64_t bi = begin; bi < end; ++bi) {
+      int64_t oa = 0, ob = 0, rem = bi;
+      for (size_t d = rank; d-- > 0;) {
+        const int64_t i = rem % batch[d];
+        rem /= batch[d];
+        oa += i * sa[d];
+        ob += i * sb[d];
+      }
+      matmul_f32(a_data + oa * m * k, b_data + ob * k * n, m, k, n, y + bi * m * n, pool);
     }
-    matmul_f32(a.data<float>() + oa * m * k, b.data<float>() + ob * k * n, m, k, n, y + bi * m * n,
-               ctx.pool);
+  };
+  const int threads = ctx.pool ? ctx.pool->size() : 1;
+  if (threads == 1 || batches < threads) {
+    run_batches(0, batches, ctx.pool);
+  } else {
+    ctx.pool->run([&](int index, int count) {
+      run_batches(batches * index / count, batches * (index + 1) / count, nullptr);
+    });
   }
   return {};
 }
@@ -117,13 +123,8 @@ Status gemm_op(const OpContext& ctx, std::span<const Tensor* const> in, std::vec
     }
     ap = a_rows.data();
   }
-  if (tb) {
-    const kernels::MatrixView w{TensorType::kF32, static_cast<const uint8_t*>(b.raw()), n, k,
-                                static_cast<uint64_t>(k) * 4};
-    kernels::matmul(w, ap, m, y, ctx.pool);
-  } else {
-    matmul_f32(ap, b.data<float>(), m, k, n, y, ctx.pool);
-  }
+  // B(r, c) is b[c][r] when transposed.
+  kernels::sgemm(ap, m, k, k, b.data<float>(), n, tb ? 1 : n, tb ? k : 1, nullptr, y, n, ctx.pool);
   if (alpha != 1.0f) {
     for (int64_t i = 0; i < m * n; ++i) y[i] *= alpha;
   }
@@ -167,6 +168,11 @@ Status softmax_op(const OpContext& ctx, std::span<const Tensor* const> in,
   split_axis(x.rank() ? x.shape() : std::vector<int64_t>{1}, axis, outer, dim, inner);
   const float* src = x.data<float>();
   float* dst = out[0].mutable_data<float>();
+  if (!kLog && inner == 1) {  // rows along the last axis (attention): edgelm's SIMD softmax
+    std::copy_n(src, x.numel(), dst);
+    for (int64_t o = 0; o < outer; ++o) kernels::softmax(dst + o * dim, dim);
+    return {};
+  }
   std::vector<float> row(static_cast<size_t>(dim));
   for (int64_t o = 0; o < outer; ++o) {
     for (int64_t i = 0; i < inner; ++i) {

@@ -305,8 +305,7 @@ bool read_generation_field(Fields& f, const std::string& key, const json& v,
   } else if (key == "n") {
     f.read_int(key, v, 1, 1, i);  // one choice per request
   } else if (key == "user") {
-    std::string ignored;
-    f.read_string(key, v, ignored);
+    f.read_string(key, v, out.user);
   } else if (key == "response_format") {
     read_response_format(f, v, out);
   } else if (chat && key == "logprobs") {

@@ -115,14 +115,7 @@ Result<std::unique_ptr<Scheduler>> Scheduler::create(const runtime::Engine& engi
   }
 
   // The vocabulary as the grammar sees it: each token's output bytes; control tokens never match.
-  const tokenizer::Tokenizer& tok = engine.tokenizer();
-  std::vector<std::string> texts(static_cast<size_t>(tok.n_vocab()));
-  std::vector<int32_t> eog;
-  for (int32_t id = 0; id < tok.n_vocab(); ++id) {
-    if (tok.is_eog(id)) eog.push_back(id);
-    if (!tok.is_control(id)) texts[static_cast<size_t>(id)] = tok.token_to_piece(id, false);
-  }
-  EDGELM_TRY(s->grammar_vocab_, runtime::GrammarVocab::build(std::move(texts), std::move(eog)));
+  EDGELM_TRY(s->grammar_vocab_, runtime::GrammarVocab::from_tokenizer(engine.tokenizer()));
 
   if (options.metrics != nullptr) options.metrics->set_total_slots(options.n_slots);
   s->thread_ = std::thread([raw = s.get()] { raw->loop(); });
@@ -452,6 +445,7 @@ void Scheduler::step() {
       finish_slot(s, runtime::FinishReason::kStop, st.error());
       continue;
     }
+    if (job.spec_.observe_token) job.spec_.observe_token(row, *token);
     const auto now = Clock::now();
     if (options_.metrics != nullptr) {
       if (s.n_generated == 0) {

@@ -122,6 +122,7 @@ struct Server::Impl {
   void handle_generation(const httplib::Request& req, httplib::Response& res,
                          std::shared_ptr<Exchange> ex, bool chat);
   void handle_embeddings(const httplib::Request& req, httplib::Response& res, Exchange& ex);
+  void handle_chat_hook(const httplib::Request& req, httplib::Response& res, Exchange& ex);
   void log(const Exchange& ex);
 };
 
@@ -562,9 +563,48 @@ void Server::Impl::handle_embeddings(const httplib::Request& req, httplib::Respo
              {"usage", {{"prompt_tokens", n_tokens}, {"total_tokens", n_tokens}}}});
 }
 
+void Server::Impl::handle_chat_hook(const httplib::Request& req, httplib::Response& res,
+                                    Exchange& ex) {
+  if (draining) {
+    ApiError e = server_error("The server is shutting down.");
+    e.status = 503;
+    return send_error(res, e);
+  }
+  const ChatCall call{req.body,
+                      [&req](const std::string& name) { return req.get_header_value(name); },
+                      ex.key_name,
+                      *scheduler,
+                      engine,
+                      model_id,
+                      options.limits};
+  ChatReply reply = options.chat_handler(call);
+  if (!reply.stream) {
+    res.status = reply.status;
+    res.set_content(reply.body, "application/json");
+    return;
+  }
+  ++open_streams;
+  res.set_header("Cache-Control", "no-cache");
+  auto stream = std::make_shared<decltype(reply.stream)>(std::move(reply.stream));
+  res.set_chunked_content_provider(
+      "text/event-stream",
+      [stream](size_t, httplib::DataSink& sink) {
+        bool open = true;
+        (*stream)([&](std::string_view event) {
+          open = open && sink.write(event.data(), event.size());
+          return open;
+        });
+        if (!open) return false;
+        sink.done();
+        return true;
+      },
+      [this](bool) { --open_streams; });
+}
+
 void Server::Impl::setup_routes() {
   http.Post("/v1/chat/completions",
             wrap(true, true, [this](const auto& req, auto& res, std::shared_ptr<Exchange> ex) {
+              if (options.chat_handler) return handle_chat_hook(req, res, *ex);
               handle_generation(req, res, std::move(ex), /*chat=*/true);
             }));
   http.Post("/v1/completions",

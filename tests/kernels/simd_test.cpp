@@ -120,23 +120,53 @@ TEST_F(FastPaths, MatmulEveryTypeShapeAndTokenCount) {
   }
 }
 
+// Prompt-sized batches: the AVX-512 VNNI path repacks q8_0 / q4_0 rows in groups of 16 and runs
+// tiles of up to 8 tokens; row counts that are not multiples of 16 and token tails included.
+TEST_F(FastPaths, MatmulPromptBatches) {
+  ThreadPool one(1), two(2);
+  for (TensorType type : {TensorType::kQ8_0, TensorType::kQ4_0}) {
+    for (int64_t rows : {16, 50}) {
+      for (int64_t cols : {32, 32 * 37}) {
+        SCOPED_TRACE(std::string(tensor_type_name(type)) + " " + std::to_string(rows) + "x" +
+                     std::to_string(cols));
+        const auto m = test::make_matrix(type, rows, cols, random_floats(rows * cols, 60));
+        for (int64_t n_tokens : {6, 9, 33}) {
+          SCOPED_TRACE(std::to_string(n_tokens) + " tokens");
+          const auto x = random_floats(cols * n_tokens, 61 + static_cast<uint32_t>(n_tokens), 3.0f);
+          const MatmulExpectation expected(m, x, n_tokens);
+          for_each_fast_path([&](const std::string&) {
+            expected.check(run_matmul(m.view, x, n_tokens, one));
+            expected.check(run_matmul(m.view, x, n_tokens, two));
+          });
+        }
+      }
+    }
+  }
+}
+
 TEST_F(FastPaths, MatmulExtremeValues) {
   ThreadPool pool(2);
   for (TensorType type : test::matmul_test_types()) {
     SCOPED_TRACE(std::string(tensor_type_name(type)));
-    const int64_t rows = 5, cols = 512, n_tokens = 3;
+    const int64_t rows = 5, cols = 512;
     auto wv = random_floats(rows * cols, 30, 100.0f);
     wv[3] = 6e4f;  // near the f16 limit: stresses scales
     const auto m = test::make_matrix(type, rows, cols, wv);
-    // Token 0: huge values; token 1: zero except one block (zero blocks have scale 0);
-    // token 2: tiny values.
-    auto x = random_floats(cols * n_tokens, 31, 1e4f);
-    std::fill(x.begin() + cols, x.begin() + 2 * cols, 0.0f);
-    x[cols + 100] = -3.0f;
-    for (int64_t c = 0; c < cols; ++c) x[2 * cols + c] *= 1e-12f;
-    const MatmulExpectation expected(m, x, n_tokens);
-    for_each_fast_path(
-        [&](const std::string&) { expected.check(run_matmul(m.view, x, n_tokens, pool)); });
+    // Token 3i: huge values; 3i+1: zero except one block (zero blocks have scale 0); 3i+2: tiny
+    // values. 3 tokens run the row kernels, 9 the prompt kernels.
+    for (int64_t n_tokens : {3, 9}) {
+      auto x = random_floats(cols * n_tokens, 31, 1e4f);
+      for (int64_t t = 1; t < n_tokens; t += 3) {
+        std::fill(x.begin() + t * cols, x.begin() + (t + 1) * cols, 0.0f);
+        x[t * cols + 100] = -3.0f;
+      }
+      for (int64_t t = 2; t < n_tokens; t += 3) {
+        for (int64_t c = 0; c < cols; ++c) x[t * cols + c] *= 1e-12f;
+      }
+      const MatmulExpectation expected(m, x, n_tokens);
+      for_each_fast_path(
+          [&](const std::string&) { expected.check(run_matmul(m.view, x, n_tokens, pool)); });
+    }
   }
 }
 
@@ -179,7 +209,11 @@ TEST_F(FastPaths, AttentionMatchesReference) {
   const Case cases[] = {{8, 2, 64, 1, 40, 0.0f, 0},
                         {4, 4, 17, 7, 3, 0.0f, 0},
                         {6, 3, 32, 9, 30, 50.0f, 8},
-                        {2, 1, 128, 17, 0, 0.0f, 5}};
+                        {2, 1, 128, 17, 0, 0.0f, 5},
+                        // 16 tokens and more: keys transposed once per call
+                        {9, 3, 64, 33, 20, 0.0f, 0},
+                        {4, 2, 20, 19, 0, 30.0f, 7},
+                        {3, 3, 16, 70, 1, 0.0f, 0}};
   for (const Case& c : cases) {
     const int64_t n_pos = c.pos0 + c.n_tokens;
     const auto q = random_floats(c.n_tokens * c.n_head * c.head_dim, 50);

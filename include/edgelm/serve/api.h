@@ -57,6 +57,7 @@ struct GenerationRequest {
   int top_logprobs = 0;
   ResponseFormat response_format = ResponseFormat::kText;
   std::string json_schema;  // response_format json_schema.schema, serialized
+  std::string user;         // OpenAI's end-user id ("" when absent)
 };
 
 struct ChatRequest : GenerationRequest {

@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -42,6 +43,10 @@ struct GenerationSpec {
   runtime::SamplerParams sampling;
   std::shared_ptr<const runtime::Grammar> grammar;  // null: unconstrained
   int top_logprobs = -1;  // < 0: no log-probabilities; else per token with this many alternatives
+  // Sees the model's raw logits (before any sampler filter) and the token drawn from them, for
+  // every sampled token including the end-of-generation one; runs on the scheduler thread, so it
+  // must be quick. The job's done() orders its effects before the waiter's reads.
+  std::function<void(std::span<const float> logits, int32_t token)> observe_token;
 };
 
 // What a job produced since the last GenerationJob::wait.

@@ -24,6 +24,29 @@
 
 namespace edgelm::serve {
 
+// What a replacement chat handler (ServerOptions::chat_handler) is given for one request.
+struct ChatCall {
+  std::string_view body;                                  // the raw request body
+  std::function<std::string(const std::string&)> header;  // a request header's value, "" if absent
+  std::string key_name;                                   // the API key's name ("" without keys)
+  Scheduler& scheduler;                                   // the local model's scheduler
+  const runtime::Engine& engine;
+  const std::string& model_id;
+  const RequestLimits& limits;
+};
+
+struct ChatReply {
+  int status = 200;
+  std::string body;  // JSON, when `stream` is empty
+  // A Server-Sent Events response: called once, on the HTTP thread, writes whole events through
+  // `write` (false: the client went away) and returns when the stream is complete.
+  std::function<void(const std::function<bool(std::string_view)>& write)> stream;
+};
+
+// Takes over POST /v1/chat/completions after authentication and rate limiting (the hybrid
+// router); must not throw.
+using ChatHandler = std::function<ChatReply(const ChatCall&)>;
+
 struct ServerOptions {
   std::string host = "127.0.0.1";  // loopback unless asked otherwise
   int port = 8080;                 // 0: any free port (see Server::port())
@@ -38,6 +61,7 @@ struct ServerOptions {
   std::chrono::seconds retry_after{1};             // Retry-After when the queue is full
   bool log_text = false;                           // prompts and completions in the log
   std::function<void(std::string_view line)> log;  // one line per request; empty: silent
+  ChatHandler chat_handler;                        // empty: the built-in chat completions
 };
 
 class Server {
