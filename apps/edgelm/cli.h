@@ -14,12 +14,15 @@
 
 namespace edgelm::cli {
 
-// Exit codes: 0 success, 1 runtime failure, 2 bad usage or input (CLI11 uses 105+ for parse errors).
+// Exit codes: 0 success, 1 runtime failure, 2 bad usage or input (CLI11 uses 105+ for parse
+// errors).
 constexpr int kExitFailure = 1;
 constexpr int kExitBadInput = 2;
 
 // Prints "edgelm: <error>" to stderr and returns the exit code that fits its kind.
 int report(const Error& error);
+// A whole file; the error names `what` and the path.
+Result<std::string> read_file(const std::string& path, const char* what);
 
 // Options every model-running command takes: model path, config file and per-flag overrides.
 struct ModelOptions {
@@ -68,7 +71,8 @@ void register_serve(CLI::App& app, int& exit_code);
 void register_calibrate(CLI::App& app, int& exit_code);
 
 // edgelm run --onnx: greedy/sampled generation with an ONNX causal LM (cmd_onnx.cpp).
-int run_onnx_causal_lm(const std::string& model_path, const std::string& vocab_path, const std::string& prompt,
-                       int n_predict, const runtime::SamplerParams& sampling, const Config& config);
+int run_onnx_causal_lm(const std::string& model_path, const std::string& vocab_path,
+                       const std::string& prompt, int n_predict,
+                       const runtime::SamplerParams& sampling, const Config& config);
 
 }  // namespace edgelm::cli

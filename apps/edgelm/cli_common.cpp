@@ -1,8 +1,19 @@
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 
 #include "cli.h"
 
 namespace edgelm::cli {
+
+Result<std::string> read_file(const std::string& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return make_error(ErrorCode::kIo, std::string("cannot read ") + what + " '" + path + "'");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
 
 int report(const Error& error) {
   std::fprintf(stderr, "edgelm: %s\n", error.to_string().c_str());
@@ -20,19 +31,24 @@ int report(const Error& error) {
 }
 
 void add_config_option(CLI::App& app, std::string& path) {
-  app.add_option("--config", path, "JSON config, e.g. {\"use_mmap\": true, \"threads\": 2}; keys: " +
-                                       config_keys_help());
+  app.add_option(
+      "--config", path,
+      "JSON config, e.g. {\"use_mmap\": true, \"threads\": 2}; keys: " + config_keys_help());
 }
 
 void ModelOptions::add_to(CLI::App& app) {
-  app.add_option("-m,--model", model, "GGUF model file (default: $EDGELM_MODEL, ./models/, ../shared/models/)");
+  app.add_option("-m,--model", model,
+                 "GGUF model file (default: $EDGELM_MODEL, ./models/, ../shared/models/)");
   add_config_option(app, config_path);
-  app.add_option("-t,--threads", threads, "threads (default: all cores)")->check(CLI::Range(1, 1024));
+  app.add_option("-t,--threads", threads, "threads (default: all cores)")
+      ->check(CLI::Range(1, 1024));
   app.add_option("-c,--ctx", ctx, "context length in tokens (default: model's, at most 4096)")
       ->check(CLI::Range(1, 1 << 24));
-  app.add_option("-b,--batch", batch, "prompt tokens per forward pass")->check(CLI::Range(1, 1 << 16));
+  app.add_option("-b,--batch", batch, "prompt tokens per forward pass")
+      ->check(CLI::Range(1, 1 << 16));
   app.add_flag("--no-mmap", no_mmap, "read the model into memory instead of mapping it");
-  app.add_flag("--context-shift", context_shift, "when the context is full, drop old tokens and go on");
+  app.add_flag("--context-shift", context_shift,
+               "when the context is full, drop old tokens and go on");
 }
 
 Result<Config> config_from_file(const std::string& path) {
@@ -61,9 +77,11 @@ Result<std::unique_ptr<runtime::Engine>> ModelOptions::load_engine(const Config&
 void SamplingOptions::add_to(CLI::App& app) {
   app.add_option("--temp", params.temperature, "temperature (0: greedy)")->capture_default_str();
   app.add_option("--top-k", params.top_k, "top-k (0: off)")->capture_default_str();
-  app.add_option("--top-p", params.top_p, "nucleus sampling threshold (1: off)")->capture_default_str();
+  app.add_option("--top-p", params.top_p, "nucleus sampling threshold (1: off)")
+      ->capture_default_str();
   app.add_option("--min-p", params.min_p, "min-p threshold (0: off)")->capture_default_str();
-  app.add_option("--typical", params.typical_p, "locally typical sampling (1: off)")->capture_default_str();
+  app.add_option("--typical", params.typical_p, "locally typical sampling (1: off)")
+      ->capture_default_str();
   app.add_option("--repeat-penalty", params.repeat_penalty, "repetition penalty (1: off)")
       ->capture_default_str();
   app.add_option("--repeat-last-n", params.repeat_last_n, "tokens the penalties look back over")

@@ -30,15 +30,6 @@ struct EvalCliOptions {
   std::string config_path;
 };
 
-Result<std::string> read_file(const std::string& path, const char* what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return make_error(ErrorCode::kIo, std::string("cannot read ") + what + " '" + path + "'");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 struct Measured {
   std::optional<double> ppl;
   std::optional<double> accuracy;

@@ -172,6 +172,23 @@ int onnx_bench(const BenchArgs& a) {
   return 0;
 }
 
+// A GGUF vocabulary, or a Hugging Face tokenizer.json (with tokenizer_config.json beside it when
+// present: special tokens, add_bos_token).
+Result<std::unique_ptr<tokenizer::Tokenizer>> load_tokenizer(const std::string& path) {
+  const std::filesystem::path file(path);
+  if (file.extension() != ".json") {
+    EDGELM_TRY(format::GgufFile vocab, format::GgufFile::open(file));
+    return tokenizer::Tokenizer::from_gguf(vocab);
+  }
+  EDGELM_TRY(std::string json, read_file(path, "tokenizer.json"));
+  std::string config;
+  const auto config_path = file.parent_path() / "tokenizer_config.json";
+  if (std::filesystem::exists(config_path)) {
+    EDGELM_TRY(config, read_file(config_path.string(), "tokenizer_config.json"));
+  }
+  return tokenizer::Tokenizer::from_hf_json(json, config);
+}
+
 }  // namespace
 
 int run_onnx_causal_lm(const std::string& model_path, const std::string& vocab_path,
@@ -180,12 +197,11 @@ int run_onnx_causal_lm(const std::string& model_path, const std::string& vocab_p
   auto options = onnx::SessionOptions::from_config(config);
   if (!options) return report(options.error());
   if (vocab_path.empty()) {
-    return report(make_error(ErrorCode::kInvalidArgument,
-                             "an ONNX model needs --vocab FILE.gguf for its tokenizer"));
+    return report(
+        make_error(ErrorCode::kInvalidArgument,
+                   "an ONNX model needs --vocab FILE.gguf or tokenizer.json for its tokenizer"));
   }
-  auto vocab = format::GgufFile::open(vocab_path);
-  if (!vocab) return report(vocab.error());
-  auto tok = tokenizer::Tokenizer::from_gguf(*vocab);
+  auto tok = load_tokenizer(vocab_path);
   if (!tok) return report(tok.error());
   auto ids = (*tok)->encode(prompt, true, false);
   if (!ids) return report(ids.error());
@@ -216,7 +232,7 @@ void register_onnx(CLI::App& app, int& exit_code) {
   CLI::App* run =
       app.add_subcommand("onnx-run", "generate with an ONNX causal LM (input_ids -> logits)");
   run->add_option("model", r->model, "model .onnx")->required();
-  run->add_option("--vocab", r->vocab, "GGUF file whose tokenizer the model uses");
+  run->add_option("--vocab", r->vocab, "GGUF vocabulary or tokenizer.json of the model");
   run->add_option("-p,--prompt", r->prompt, "prompt text");
   run->add_option("--ids", r->ids, "prompt as comma-separated token ids (no tokenizer needed)");
   run->add_option("-n,--n-predict", r->n_predict, "tokens to generate")->capture_default_str();

@@ -23,12 +23,13 @@ struct RunOptions {
 };
 
 void print_stats(const runtime::GenerateResult& r) {
-  std::fprintf(stderr,
-               "\n\nedgelm: prompt %d tokens (%d cached) in %.1f ms (%.1f tokens/s), "
-               "generated %zu tokens in %.1f ms (%.2f tokens/s), time to first token %.1f ms, finish: %s\n",
-               r.n_prompt, r.n_prompt_cached, r.prompt_ms, r.prompt_tokens_per_second(), r.tokens.size(),
-               r.generate_ms, r.generate_tokens_per_second(), r.ttft_ms,
-               std::string(runtime::finish_reason_name(r.finish)).c_str());
+  std::fprintf(
+      stderr,
+      "\n\nedgelm: prompt %d tokens (%d cached) in %.1f ms (%.1f tokens/s), "
+      "generated %zu tokens in %.1f ms (%.2f tokens/s), time to first token %.1f ms, finish: %s\n",
+      r.n_prompt, r.n_prompt_cached, r.prompt_ms, r.prompt_tokens_per_second(), r.tokens.size(),
+      r.generate_ms, r.generate_tokens_per_second(), r.ttft_ms,
+      std::string(runtime::finish_reason_name(r.finish)).c_str());
 }
 
 int run(const RunOptions& o) {
@@ -37,16 +38,19 @@ int run(const RunOptions& o) {
   std::string prompt = o.prompt;
   if (!o.prompt_file.empty()) {
     std::ifstream in(o.prompt_file, std::ios::binary);
-    if (!in) return report(make_error(ErrorCode::kIo, "cannot read prompt file '" + o.prompt_file + "'"));
+    if (!in)
+      return report(make_error(ErrorCode::kIo, "cannot read prompt file '" + o.prompt_file + "'"));
     std::ostringstream text;
     text << in.rdbuf();
     prompt = text.str();
   }
   if (!o.onnx_model.empty()) {
     if (o.vocab.empty()) {
-      return report(make_error(ErrorCode::kInvalidArgument, "--onnx needs --vocab VOCAB.gguf for the tokenizer"));
+      return report(make_error(ErrorCode::kInvalidArgument,
+                               "--onnx needs --vocab VOCAB.gguf for the tokenizer"));
     }
-    return run_onnx_causal_lm(o.onnx_model, o.vocab, prompt, o.n_predict, o.sampling.params, *config);
+    return run_onnx_causal_lm(o.onnx_model, o.vocab, prompt, o.n_predict, o.sampling.params,
+                              *config);
   }
   auto engine = o.model.load_engine(*config);
   if (!engine) return report(engine.error());
@@ -72,9 +76,10 @@ int run(const RunOptions& o) {
   std::fflush(stdout);
   if (!o.no_stats) print_stats(*result);
   if (result->finish == runtime::FinishReason::kContextFull) {
-    std::fprintf(stderr,
-                 "edgelm: context full after %zu tokens (n_ctx %d): raise --ctx or use --context-shift\n",
-                 result->tokens.size(), (*session)->n_ctx());
+    std::fprintf(
+        stderr,
+        "edgelm: context full after %zu tokens (n_ctx %d): raise --ctx or use --context-shift\n",
+        result->tokens.size(), (*session)->n_ctx());
     return kExitFailure;
   }
   return 0;
@@ -88,14 +93,18 @@ void register_run(CLI::App& app, int& exit_code) {
   options->model.add_to(*cmd);
   options->sampling.add_to(*cmd);
   auto* prompt = cmd->add_option("-p,--prompt", options->prompt, "prompt text");
-  cmd->add_option("-f,--file", options->prompt_file, "read the prompt from a file")->excludes(prompt);
-  cmd->add_option("-n,--n-predict", options->n_predict, "tokens to generate (-1: until end or full context)")
+  cmd->add_option("-f,--file", options->prompt_file, "read the prompt from a file")
+      ->excludes(prompt);
+  cmd->add_option("-n,--n-predict", options->n_predict,
+                  "tokens to generate (-1: until end or full context)")
       ->capture_default_str();
   cmd->add_option("--stop", options->stop, "stop string (repeatable); not printed");
-  cmd->add_flag("--ignore-eos", options->ignore_eos, "keep generating past end-of-generation tokens");
+  cmd->add_flag("--ignore-eos", options->ignore_eos,
+                "keep generating past end-of-generation tokens");
   cmd->add_flag("--no-stats", options->no_stats, "do not print timing statistics");
-  cmd->add_option("--onnx", options->onnx_model, "run an ONNX causal language model (input_ids -> logits)");
-  cmd->add_option("--vocab", options->vocab, "GGUF file whose tokenizer the ONNX model uses");
+  cmd->add_option("--onnx", options->onnx_model,
+                  "run an ONNX causal language model (input_ids -> logits)");
+  cmd->add_option("--vocab", options->vocab, "GGUF vocabulary or tokenizer.json of the ONNX model");
   cmd->callback([options, &exit_code] { exit_code = run(*options); });
 }
 

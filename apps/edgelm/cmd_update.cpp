@@ -51,16 +51,8 @@ Error config_error(const std::string& where, const std::string& what) {
   return make_error(ErrorCode::kInvalidArgument, where + ": " + what);
 }
 
-Result<std::string> read_text(const fs::path& path, const std::string& what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error(ErrorCode::kIo, "cannot read " + what + " '" + path.string() + "'");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 Result<json> read_json(const fs::path& path) {
-  EDGELM_TRY(std::string text, read_text(path, "config"));
+  EDGELM_TRY(std::string text, read_file(path.string(), "config"));
   json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded())
     return make_error(ErrorCode::kInvalidFormat, "'" + path.string() + "' is not valid JSON");
@@ -96,11 +88,12 @@ Result<ValidationPolicy> load_validation(const json& v, const fs::path& base,
       return config_error(where, "'" + std::string(key) + "' must be a path");
   }
   if (v.contains("text")) {
-    EDGELM_TRY(p.text, read_text(base / v["text"].get<std::string>(), "validation text"));
+    EDGELM_TRY(p.text,
+               read_file((base / v["text"].get<std::string>()).string(), "validation text"));
   }
   if (v.contains("tasks")) {
     const fs::path path = base / v["tasks"].get<std::string>();
-    EDGELM_TRY(std::string jsonl, read_text(path, "validation set"));
+    EDGELM_TRY(std::string jsonl, read_file(path.string(), "validation set"));
     auto tasks = tools::parse_task_jsonl(jsonl);
     if (!tasks)
       return config_error("validation set '" + path.string() + "'", tasks.error().message);
