@@ -22,6 +22,9 @@ struct KernelSet {
                     const float* k, const float* v, float* out, ThreadPool* pool);
 };
 
+// The EDGELM_CPU name of a Highway target ("avx512vnni", "avx2", "neon", "hwy_scalar", ...).
+std::string_view highway_target_name(int64_t target);
+
 const KernelSet& reference_kernel_set();
 // One set per Highway target compiled in and supported by this CPU, best first.
 std::vector<KernelSet> simd_kernel_sets();

@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/kernel_set.h"
 #include "kernels/sgemm_internal.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -252,53 +253,13 @@ namespace edgelm::kernels {
 
 HWY_EXPORT(FillSgemm);
 
-namespace {
-
-// The names kernels::active_cpu_path() uses for each Highway target.
-std::string target_path_name(int64_t target) {
-  switch (target) {
-#if HWY_ARCH_X86
-    case HWY_SSSE3:
-      return "ssse3";
-    case HWY_SSE4:
-      return "sse4";
-    case HWY_AVX2:
-      return "avx2";
-    case HWY_AVX3:
-      return "avx512";
-    case HWY_AVX3_DL:
-      return "avx512vnni";
-#endif
-#if HWY_ARCH_ARM
-    case HWY_NEON:
-      return "neon";
-    case HWY_SVE:
-      return "sve";
-    case HWY_SVE2:
-      return "sve2";
-    case HWY_SVE_256:
-      return "sve256";
-    case HWY_SVE2_128:
-      return "sve2_128";
-#endif
-    case HWY_EMU128:
-      return "emu128";
-    case HWY_SCALAR:
-      return "hwy_scalar";
-    default:
-      return hwy::TargetName(target);
-  }
-}
-
-}  // namespace
-
 std::vector<SgemmTarget> sgemm_targets() {
   std::vector<SgemmTarget> targets;
   // As in simd_kernels.cpp: pin Highway's chosen target to each one to capture its pointers.
   for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
     hwy::SetSupportedTargetsForTest(target);
     SgemmTarget entry;
-    entry.name = target_path_name(target);
+    entry.name = std::string(highway_target_name(target));
     HWY_DYNAMIC_DISPATCH(FillSgemm)(&entry);
     targets.push_back(std::move(entry));
   }

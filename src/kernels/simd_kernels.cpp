@@ -11,10 +11,9 @@
 #include "kernels/kernel_set.h"
 
 namespace edgelm::kernels {
-namespace {
 
 // Short lower-case names for EDGELM_CPU; AVX3_DL is Ice Lake-class AVX-512 with VNNI.
-std::string_view path_name(int64_t target) {
+std::string_view highway_target_name(int64_t target) {
   switch (target) {
 #if HWY_ARCH_X86
     case HWY_SSSE3:
@@ -49,6 +48,8 @@ std::string_view path_name(int64_t target) {
   }
 }
 
+namespace {
+
 // Highway 1.0.3 selects AVX3_DL on AVX512-VNNI CPUs but compiles it with the VEX-encoded AVX-VNNI
 // instructions (simd_matmul.cpp), which e.g. Ice Lake and Zen 4 lack.
 bool cpu_can_run(int64_t target) {
@@ -72,7 +73,7 @@ std::vector<KernelSet> simd_kernel_sets() {
     if (!cpu_can_run(target)) continue;
     hwy::SetSupportedTargetsForTest(target);
     KernelSet set{};
-    set.name = path_name(target);
+    set.name = highway_target_name(target);
     fill_matmul_kernels(&set);
     fill_elementwise_kernels(&set);
     sets.push_back(set);
