@@ -41,6 +41,15 @@ Error io_error(const fs::path& path, std::string_view what) {
                     quoted(path) + ": " + std::string(what) + ": " + std::strerror(saved_errno));
 }
 
+Status create_dirs(const fs::path& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) {
+    return make_error(ErrorCode::kIo, "cannot create folder " + quoted(dir) + ": " + ec.message());
+  }
+  return {};
+}
+
 Result<std::string> read_file(const fs::path& path, uint64_t max_bytes) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) {

@@ -60,6 +60,7 @@ Status write_file_atomic(const std::filesystem::path& path, std::span<const uint
 Status write_new_file(const std::filesystem::path& path, std::span<const uint8_t> bytes,
                       mode_t mode);
 Status fsync_path(const std::filesystem::path& path);  // a file or a folder
+Status create_dirs(const std::filesystem::path& dir);  // with parents; kIo naming the folder
 Status write_all(int fd, std::span<const uint8_t> bytes, const std::filesystem::path& path);
 
 // A read-only mapping of a whole file (empty files map to an empty span).

@@ -41,15 +41,6 @@ void step(const UpdateOptions& options, std::string_view name) {
   if (options.on_step) options.on_step(name);
 }
 
-Status make_dirs(const fs::path& dir) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec)
-    return make_error(ErrorCode::kIo,
-                      "cannot create folder '" + dir.string() + "': " + ec.message());
-  return {};
-}
-
 // Points `link` at `target` (relative) atomically: a new symlink renamed over the old one.
 Status replace_symlink(const fs::path& link, const fs::path& target, const UpdateOptions* options,
                        std::string_view temp_step) {
@@ -179,8 +170,8 @@ class Updater {
       return make_error(ErrorCode::kInvalidArgument, "update: no validation gate given");
     if (s_.model_name.empty())
       return make_error(ErrorCode::kInvalidArgument, "update: no model name configured");
-    EDGELM_CHECK(make_dirs(layout_.metadata()));
-    EDGELM_CHECK(make_dirs(layout_.slots()));
+    EDGELM_CHECK(detail::create_dirs(layout_.metadata()));
+    EDGELM_CHECK(detail::create_dirs(layout_.slots()));
     EDGELM_TRY(StateLock lock, StateLock::acquire(layout_.dir));
     now_ = o_.now ? o_.now() : static_cast<int64_t>(std::time(nullptr));
     EDGELM_CHECK(load_trusted());
@@ -473,7 +464,7 @@ class Updater {
   Status stage(const tuf::Target& target, const std::string& slot_name) {
     std::error_code ec;
     fs::remove_all(layout_.staging(), ec);
-    EDGELM_CHECK(make_dirs(layout_.staging() / slot_name));
+    EDGELM_CHECK(detail::create_dirs(layout_.staging() / slot_name));
     const fs::path staged = layout_.staging() / slot_name;
     bool started = false;
     EDGELM_CHECK(

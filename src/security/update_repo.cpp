@@ -7,15 +7,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-Status ensure_dir(const fs::path& dir) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec)
-    return make_error(ErrorCode::kIo,
-                      "cannot create folder '" + dir.string() + "': " + ec.message());
-  return {};
-}
-
 Status write_text(const fs::path& path, const std::string& text) {
   return detail::write_file_atomic(path, detail::as_bytes(text), 0644);
 }
@@ -67,7 +58,7 @@ void RepositoryBuilder::set_role_keys(Role role, const std::vector<PublicKey>& k
 
 Status RepositoryBuilder::publish_root(std::span<const SigningKey* const> signers,
                                        int64_t expires) {
-  EDGELM_CHECK(ensure_dir(dir_));
+  EDGELM_CHECK(detail::create_dirs(dir_));
   // Keys no role uses any more are dropped from the new root.
   KeyRing used;
   for (const auto& [role, rk] : root_.roles) {
@@ -85,7 +76,7 @@ Status RepositoryBuilder::add_target(const fs::path& file, const std::string& pa
                                      std::string model_name, uint64_t model_version) {
   EDGELM_TRY(FileDigest digest, sha256_file(file));
   const fs::path dest = dir_ / "targets" / path;
-  EDGELM_CHECK(ensure_dir(dest.parent_path()));
+  EDGELM_CHECK(detail::create_dirs(dest.parent_path()));
   std::error_code ec;
   fs::copy_file(file, dest, fs::copy_options::overwrite_existing, ec);
   if (ec)
@@ -105,7 +96,7 @@ Status RepositoryBuilder::publish(std::span<const SigningKey* const> targets_sig
                                   std::span<const SigningKey* const> snapshot_signers,
                                   std::span<const SigningKey* const> timestamp_signers,
                                   int64_t expires) {
-  EDGELM_CHECK(ensure_dir(dir_));
+  EDGELM_CHECK(detail::create_dirs(dir_));
   targets_.version += 1;
   targets_.expires = expires;
   const std::string targets_text =

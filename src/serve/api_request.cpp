@@ -325,9 +325,6 @@ bool read_generation_field(Fields& f, const std::string& key, const json& v,
 
 void finish_generation(Fields& f, const json& body, bool chat, GenerationRequest& out) {
   if (!f.ok()) return;
-  if (!body.contains("model")) {
-    return f.fail(invalid_request("you must provide a model parameter", "model"));
-  }
   if (chat && body.contains("top_logprobs") && !out.logprobs) {
     return f.fail(invalid_request("'top_logprobs' requires 'logprobs' to be true", "top_logprobs"));
   }
@@ -465,138 +462,146 @@ ApiError invalid_request(std::string message, std::string param, std::string cod
   return e;
 }
 
-std::variant<ChatRequest, ApiError> parse_chat_request(std::string_view text,
-                                                       const RequestLimits& limits) {
-  auto parsed = parse_body(text, limits);
-  if (auto* e = std::get_if<ApiError>(&parsed)) return std::move(*e);
-  const json& body = std::get<json>(parsed);
-  std::optional<ApiError> error;
-  Fields f(error);
-  ChatRequest out;
-  out.sampling = openai_sampling_defaults();
-  for (const auto& [key, v] : body.items()) {
-    if (!f.ok()) break;
-    if (key == "messages") {
-      read_messages(f, v, limits, out.messages);
-    } else if (!read_generation_field(f, key, v, limits, /*chat=*/true, out)) {
-      f.fail(unknown_field(key));
-    }
-  }
-  if (f.ok() && !body.contains("messages")) {
-    f.fail(invalid_request("Missing required parameter: 'messages'.", "messages",
-                           "missing_required_parameter"));
-  }
-  finish_generation(f, body, /*chat=*/true, out);
-  if (error) return std::move(*error);
-  return out;
-}
+namespace {
 
-std::variant<CompletionRequest, ApiError> parse_completion_request(std::string_view text,
-                                                                   const RequestLimits& limits) {
+// The scaffolding every endpoint shares: parse the body, hand each member to
+// read_field(f, key, value, out) (false: not a field of this endpoint), require `required`, then
+// `model`, then finish(f, body, out) for checks across fields.
+template <class Request, class ReadField, class Finish>
+std::variant<Request, ApiError> parse_request(std::string_view text, const RequestLimits& limits,
+                                              Request out, const std::string& required,
+                                              const ReadField& read_field, const Finish& finish) {
   auto parsed = parse_body(text, limits);
   if (auto* e = std::get_if<ApiError>(&parsed)) return std::move(*e);
   const json& body = std::get<json>(parsed);
   std::optional<ApiError> error;
   Fields f(error);
-  CompletionRequest out;
-  out.sampling = openai_sampling_defaults();
-  bool has_prompt = false;
   for (const auto& [key, v] : body.items()) {
     if (!f.ok()) break;
-    if (key == "prompt") {
-      if (auto p = read_prompt(f, "prompt", v, true)) {
-        out.prompt = std::move(*p);
-        has_prompt = true;
-      }
-    } else if (key == "echo") {
-      f.read_bool(key, v, out.echo);
-    } else if (key == "suffix" || key == "best_of") {
-      if (!v.is_null() && !(key == "best_of" && v == 1)) {
-        f.fail(invalid_request("'" + key + "' is not supported", key, "unsupported_parameter"));
-      }
-    } else if (!read_generation_field(f, key, v, limits, /*chat=*/false, out)) {
-      f.fail(unknown_field(key));
-    }
+    if (!read_field(f, key, v, out)) f.fail(unknown_field(key));
   }
-  if (f.ok() && !has_prompt) {
-    f.fail(invalid_request("Missing required parameter: 'prompt'.", "prompt",
-                           "missing_required_parameter"));
-  }
-  finish_generation(f, body, /*chat=*/false, out);
-  if (error) return std::move(*error);
-  return out;
-}
-
-std::variant<EmbeddingRequest, ApiError> parse_embedding_request(std::string_view text,
-                                                                 const RequestLimits& limits) {
-  auto parsed = parse_body(text, limits);
-  if (auto* e = std::get_if<ApiError>(&parsed)) return std::move(*e);
-  const json& body = std::get<json>(parsed);
-  std::optional<ApiError> error;
-  Fields f(error);
-  EmbeddingRequest out;
-  bool has_input = false;
-  for (const auto& [key, v] : body.items()) {
-    if (!f.ok()) break;
-    if (key == "model") {
-      f.read_string(key, v, out.model);
-    } else if (key == "input") {
-      has_input = true;
-      // A string, token ids, or an array of strings / of token-id arrays.
-      if (v.is_array() && !v.empty() && (v[0].is_string() || v[0].is_array())) {
-        if (v.size() > limits.max_embedding_inputs) {
-          f.fail(invalid_request(
-              "'input' has more than " + std::to_string(limits.max_embedding_inputs) + " entries",
-              "input", "array_above_max_length"));
-          break;
-        }
-        for (const json& item : v) {
-          if (!item.is_string() && !item.is_array()) {
-            f.fail(wrong_type("input", item, "a string or an array of token ids"));
-            break;
-          }
-          auto p = read_prompt(f, "input", item, false);
-          if (!p) break;
-          out.inputs.push_back(std::move(*p));
-        }
-      } else if (auto p = read_prompt(f, "input", v, false)) {
-        out.inputs.push_back(std::move(*p));
-      }
-    } else if (key == "encoding_format") {
-      std::string format;
-      if (f.read_string(key, v, format)) {
-        if (format == "base64") {
-          out.base64 = true;
-        } else if (format != "float") {
-          f.fail(invalid_request(
-              "Invalid value for 'encoding_format': '" + format + "'; supported: 'float', 'base64'",
-              key, "invalid_value"));
-        }
-      }
-    } else if (key == "user") {
-      std::string ignored;
-      f.read_string(key, v, ignored);
-    } else if (key == "dimensions") {
-      f.fail(invalid_request("'dimensions' is not supported by this model", key,
-                             "unsupported_parameter"));
-    } else {
-      f.fail(unknown_field(key));
-    }
-  }
-  if (f.ok() && !has_input) {
-    f.fail(invalid_request("Missing required parameter: 'input'.", "input",
+  if (f.ok() && !body.contains(required)) {
+    f.fail(invalid_request("Missing required parameter: '" + required + "'.", required,
                            "missing_required_parameter"));
   }
   if (f.ok() && !body.contains("model")) {
     f.fail(invalid_request("you must provide a model parameter", "model"));
   }
-  for (const Prompt& p : out.inputs) {
-    if (f.ok() && std::holds_alternative<std::string>(p) && std::get<std::string>(p).empty()) {
-      f.fail(invalid_request("'input' cannot contain an empty string", "input"));
-    }
-  }
+  if (f.ok()) finish(f, body, out);
   if (error) return std::move(*error);
   return out;
+}
+
+}  // namespace
+
+std::variant<ChatRequest, ApiError> parse_chat_request(std::string_view text,
+                                                       const RequestLimits& limits) {
+  ChatRequest initial;
+  initial.sampling = openai_sampling_defaults();
+  return parse_request(
+      text, limits, std::move(initial), "messages",
+      [&](Fields& f, const std::string& key, const json& v, ChatRequest& out) {
+        if (key != "messages") return read_generation_field(f, key, v, limits, /*chat=*/true, out);
+        read_messages(f, v, limits, out.messages);
+        return true;
+      },
+      [](Fields& f, const json& body, ChatRequest& out) {
+        finish_generation(f, body, /*chat=*/true, out);
+      });
+}
+
+std::variant<CompletionRequest, ApiError> parse_completion_request(std::string_view text,
+                                                                   const RequestLimits& limits) {
+  CompletionRequest initial;
+  initial.sampling = openai_sampling_defaults();
+  return parse_request(
+      text, limits, std::move(initial), "prompt",
+      [&](Fields& f, const std::string& key, const json& v, CompletionRequest& out) {
+        if (key == "prompt") {
+          if (auto p = read_prompt(f, "prompt", v, true)) out.prompt = std::move(*p);
+        } else if (key == "echo") {
+          f.read_bool(key, v, out.echo);
+        } else if (key == "suffix" || key == "best_of") {
+          if (!v.is_null() && !(key == "best_of" && v == 1)) {
+            f.fail(invalid_request("'" + key + "' is not supported", key, "unsupported_parameter"));
+          }
+        } else {
+          return read_generation_field(f, key, v, limits, /*chat=*/false, out);
+        }
+        return true;
+      },
+      [](Fields& f, const json& body, CompletionRequest& out) {
+        finish_generation(f, body, /*chat=*/false, out);
+      });
+}
+
+namespace {
+
+// `input`: a string, token ids, or an array of strings / of token-id arrays.
+void read_embedding_input(Fields& f, const json& v, const RequestLimits& limits,
+                          std::vector<Prompt>& inputs) {
+  if (!(v.is_array() && !v.empty() && (v[0].is_string() || v[0].is_array()))) {
+    if (auto p = read_prompt(f, "input", v, false)) inputs.push_back(std::move(*p));
+    return;
+  }
+  if (v.size() > limits.max_embedding_inputs) {
+    f.fail(invalid_request(
+        "'input' has more than " + std::to_string(limits.max_embedding_inputs) + " entries",
+        "input", "array_above_max_length"));
+    return;
+  }
+  for (const json& item : v) {
+    if (!item.is_string() && !item.is_array()) {
+      f.fail(wrong_type("input", item, "a string or an array of token ids"));
+      return;
+    }
+    auto p = read_prompt(f, "input", item, false);
+    if (!p) return;
+    inputs.push_back(std::move(*p));
+  }
+}
+
+}  // namespace
+
+std::variant<EmbeddingRequest, ApiError> parse_embedding_request(std::string_view text,
+                                                                 const RequestLimits& limits) {
+  return parse_request(
+      text, limits, EmbeddingRequest{}, "input",
+      [&](Fields& f, const std::string& key, const json& v, EmbeddingRequest& out) {
+        if (key == "model") {
+          f.read_string(key, v, out.model);
+        } else if (key == "input") {
+          read_embedding_input(f, v, limits, out.inputs);
+        } else if (key == "encoding_format") {
+          std::string format;
+          if (f.read_string(key, v, format)) {
+            if (format == "base64") {
+              out.base64 = true;
+            } else if (format != "float") {
+              f.fail(invalid_request("Invalid value for 'encoding_format': '" + format +
+                                         "'; supported: 'float', 'base64'",
+                                     key, "invalid_value"));
+            }
+          }
+        } else if (key == "user") {
+          std::string ignored;
+          f.read_string(key, v, ignored);
+        } else if (key == "dimensions") {
+          f.fail(invalid_request("'dimensions' is not supported by this model", key,
+                                 "unsupported_parameter"));
+        } else {
+          return false;
+        }
+        return true;
+      },
+      [](Fields& f, const json&, EmbeddingRequest& out) {
+        for (const Prompt& p : out.inputs) {
+          if (std::holds_alternative<std::string>(p) && std::get<std::string>(p).empty()) {
+            f.fail(invalid_request("'input' cannot contain an empty string", "input"));
+            return;
+          }
+        }
+      });
 }
 
 }  // namespace edgelm::serve

@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/node_package.h"
 #include "common/run_command.h"
 #include "common/test_paths.h"
 #include "edgelm/engine.h"
@@ -157,27 +158,13 @@ inline ServerOptions small_options(int32_t slots = 4, int32_t queue = 16) {
   return o;
 }
 
-// The npm packages the client tests use, installed once per build tree into <build>/node_deps
-// (a lock keeps parallel CTest processes from installing at the same time). Empty on failure.
+// The npm packages the client tests use (one install, so one marker stands for all three).
 inline std::string node_deps() {
-  const fs::path dir = edgelm::test::binary_dir() / "node_deps";
-  const fs::path modules = dir / "node_modules";
-  auto ready = [&] {
-    return fs::exists(modules / "openai" / "package.json") &&
-           fs::exists(modules / "ajv" / "package.json") &&
-           fs::exists(modules / "autocannon" / "package.json");
-  };
-  if (ready()) return modules.string();
-  fs::create_directories(dir);
-  const std::string cmd = "flock " + edgelm::test::shell_quote((dir / ".lock").string()) +
-                          " npm install --no-audit --no-fund --prefix " +
-                          edgelm::test::shell_quote(dir.string()) + " openai ajv autocannon";
-  const auto r = edgelm::test::run_command(cmd);
-  if (!ready()) {
-    ADD_FAILURE() << "npm install failed (" << r.exit_code << "): " << r.err;
-    return {};
-  }
-  return modules.string();
+  std::string why;
+  std::string modules = edgelm::test::npm_install_once("node_deps", "openai ajv autocannon",
+                                                       "autocannon/package.json", why);
+  if (modules.empty()) ADD_FAILURE() << why;
+  return modules;
 }
 
 // Runs tests/serve/openai_client.mjs with `config`; the parsed JSON it prints.
