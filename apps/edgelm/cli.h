@@ -21,7 +21,7 @@ constexpr int kExitBadInput = 2;
 
 // Prints "edgelm: <error>" to stderr and returns the exit code that fits its kind.
 int report(const Error& error);
-// A whole file; the error names `what` and the path.
+// A whole file ("-": standard input); the error names `what` and the path.
 Result<std::string> read_file(const std::string& path, const char* what);
 
 // Options every model-running command takes: model path, config file and per-flag overrides.

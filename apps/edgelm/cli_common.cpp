@@ -1,5 +1,6 @@
 #include <cstdio>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 
 #include "cli.h"
@@ -7,10 +8,14 @@
 namespace edgelm::cli {
 
 Result<std::string> read_file(const std::string& path, const char* what) {
+  std::ostringstream text;
+  if (path == "-") {
+    text << std::cin.rdbuf();
+    return text.str();
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in)
     return make_error(ErrorCode::kIo, std::string("cannot read ") + what + " '" + path + "'");
-  std::ostringstream text;
   text << in.rdbuf();
   return text.str();
 }

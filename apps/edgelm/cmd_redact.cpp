@@ -4,8 +4,6 @@
 
 #include <cstdio>
 #include <fstream>
-#include <iostream>
-#include <sstream>
 
 #include "cli.h"
 #include "edgelm/hybrid/evaluation.h"
@@ -24,20 +22,8 @@ struct RedactOptions {
   int show_misses = 0;
 };
 
-Result<std::string> read_text(const std::string& path) {
-  std::ostringstream text;
-  if (path.empty() || path == "-") {
-    text << std::cin.rdbuf();
-    return text.str();
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error(ErrorCode::kIo, "cannot read '" + path + "'");
-  text << in.rdbuf();
-  return text.str();
-}
-
 Result<nlohmann::json> read_json(const std::string& path) {
-  EDGELM_TRY(auto text, read_text(path));
+  EDGELM_TRY(auto text, read_file(path, "JSON file"));
   auto json = nlohmann::json::parse(text, nullptr, false);
   if (json.is_discarded())
     return make_error(ErrorCode::kInvalidFormat, "'" + path + "' is not valid JSON");
@@ -89,7 +75,7 @@ int run(const RedactOptions& o) {
     if (!loaded) return report(loaded.error());
     vault = std::move(*loaded);
   }
-  auto text = read_text(o.input);
+  auto text = read_file(o.input.empty() ? "-" : o.input, "input");
   if (!text) return report(text.error());
   if (o.restore) {
     if (!have_vault)

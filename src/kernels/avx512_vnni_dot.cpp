@@ -14,6 +14,8 @@
 #include <cstring>
 #include <type_traits>
 
+#include "kernels/token_tile.h"
+
 namespace edgelm::kernels::avx512_vnni {
 
 #if defined(__x86_64__)
@@ -275,29 +277,6 @@ EDGELM_AVX512_VNNI void tile_q8_0(const uint8_t* row, int64_t n_blocks,
   for (int t = 0; t < T; ++t) y[t * y_stride] = _mm512_reduce_add_ps(acc[t]);
 }
 
-// Calls fn(std::integral_constant<int, T>()) for T = n_tokens (1..8).
-template <class Fn>
-void with_tile_size(int n_tokens, const Fn& fn) {
-  switch (n_tokens) {
-    case 1:
-      return fn(std::integral_constant<int, 1>());
-    case 2:
-      return fn(std::integral_constant<int, 2>());
-    case 3:
-      return fn(std::integral_constant<int, 3>());
-    case 4:
-      return fn(std::integral_constant<int, 4>());
-    case 5:
-      return fn(std::integral_constant<int, 5>());
-    case 6:
-      return fn(std::integral_constant<int, 6>());
-    case 7:
-      return fn(std::integral_constant<int, 7>());
-    default:
-      return fn(std::integral_constant<int, 8>());
-  }
-}
-
 #undef EDGELM_AVX512_VNNI
 
 }  // namespace
@@ -347,7 +326,7 @@ void row_tile(TensorType type, int n_tokens, const uint8_t* row, int64_t n_block
     }
     const int64_t stride = xq.blocks_per_token * kActivationBlock;
     const int8_t* u = reordered.data() + token0 * stride;
-    with_tile_size(n_tokens, [&](auto tile) {
+    with_token_tile(n_tokens, [&](auto tile) {
       tile_q8_0<decltype(tile)::value>(row, n_blocks, xq, u, stride, token0, y, y_stride);
     });
     return;
@@ -358,7 +337,7 @@ void row_tile(TensorType type, int n_tokens, const uint8_t* row, int64_t n_block
     y[0] = dot_row_q4_0(row, n_blocks, xq, x, token0);
     return;
   }
-  with_tile_size(n_tokens, [&](auto tile) {
+  with_token_tile(n_tokens, [&](auto tile) {
     tile_q4_0<decltype(tile)::value>(row, n_blocks, xq, x, stride, token0, y, y_stride);
   });
 }

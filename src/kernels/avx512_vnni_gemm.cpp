@@ -14,6 +14,8 @@
 #include <cstring>
 #include <type_traits>
 
+#include "kernels/token_tile.h"
+
 namespace edgelm::kernels::avx512_vnni {
 
 bool has_gemm(TensorType type) {
@@ -67,7 +69,6 @@ namespace {
   __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")))
 
 constexpr int kGroupRows = 16;  // one int32 lane per row
-constexpr int kMaxTokenTile = 8;
 
 // One 32-weight block of a 16-row group, repacked.
 struct alignas(64) PackedBlock {
@@ -191,29 +192,6 @@ EDGELM_AVX512_VNNI void group_tile(const PackedBlock* packed, int64_t n_blocks,
 
 #undef EDGELM_AVX512_VNNI
 
-// Calls fn(std::integral_constant<int, T>()) for T = n (1..kMaxTokenTile).
-template <class Fn>
-void with_tile(int64_t n, const Fn& fn) {
-  switch (n) {
-    case 1:
-      return fn(std::integral_constant<int, 1>());
-    case 2:
-      return fn(std::integral_constant<int, 2>());
-    case 3:
-      return fn(std::integral_constant<int, 3>());
-    case 4:
-      return fn(std::integral_constant<int, 4>());
-    case 5:
-      return fn(std::integral_constant<int, 5>());
-    case 6:
-      return fn(std::integral_constant<int, 6>());
-    case 7:
-      return fn(std::integral_constant<int, 7>());
-    default:
-      return fn(std::integral_constant<int, kMaxTokenTile>());
-  }
-}
-
 template <TensorType kType>
 void gemm_rows_of(const MatrixView& w, int64_t row_begin, int64_t row_end,
                   const QuantizedActivations& xq, const GemmActivations& xg, float* y) {
@@ -227,7 +205,7 @@ void gemm_rows_of(const MatrixView& w, int64_t row_begin, int64_t row_end,
     pack_group<kType>(w, r0, n_rows, n_blocks, packed.data());
     const auto valid = static_cast<__mmask16>((1u << n_rows) - 1);
     for (int64_t t0 = 0; t0 < n_tokens; t0 += kMaxTokenTile) {
-      with_tile(std::min<int64_t>(kMaxTokenTile, n_tokens - t0), [&](auto tile) {
+      with_token_tile(std::min<int64_t>(kMaxTokenTile, n_tokens - t0), [&](auto tile) {
         group_tile<kType, decltype(tile)::value>(packed.data(), n_blocks, xq, xg, t0,
                                                  y + t0 * w.rows + r0, w.rows, valid);
       });
