@@ -39,12 +39,7 @@ TEST_P(RoundTrip, DecodeOfEncodeGivesInputBack) {
 INSTANTIATE_TEST_SUITE_P(LosslessVocabs, RoundTrip,
                          ::testing::Values("llama-spm", "phi-3", "gpt-2", "falcon", "mpt",
                                            "starcoder", "refact", "deepseek-llm", "deepseek-coder"),
-                         [](const auto& info) {
-                           std::string name = info.param;
-                           for (char& c : name)
-                             c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
-                           return name;
-                         });
+                         vocab_test_name);
 
 }  // namespace
 }  // namespace edgelm::tokenizer::test

@@ -1,6 +1,9 @@
 // Shared helpers for the tokenizer tests: loading the real vocabularies and llama.cpp's vectors.
 #pragma once
 
+#include <gtest/gtest.h>
+
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -19,6 +22,13 @@ inline std::filesystem::path vocab_dir() {
 }
 inline std::filesystem::path vocab_path(const std::string& name) {
   return vocab_dir() / ("ggml-vocab-" + name + ".gguf");
+}
+
+// gtest parameter names allow only [A-Za-z0-9_]: "llama-spm" -> "llama_spm".
+inline std::string vocab_test_name(const ::testing::TestParamInfo<std::string>& info) {
+  std::string name = info.param;
+  for (char& c : name) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  return name;
 }
 
 inline std::string read_file(const std::filesystem::path& path) {

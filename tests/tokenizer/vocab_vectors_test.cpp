@@ -39,12 +39,7 @@ INSTANTIATE_TEST_SUITE_P(AllVocabs, VocabVectors,
                          ::testing::Values("llama-spm", "phi-3", "gpt-2", "falcon", "mpt",
                                            "starcoder", "refact", "deepseek-llm", "deepseek-coder",
                                            "bert-bge", "llama-bpe", "qwen2"),
-                         [](const auto& info) {
-                           std::string name = info.param;
-                           for (char& c : name)
-                             c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
-                           return name;
-                         });
+                         vocab_test_name);
 
 }  // namespace
 }  // namespace edgelm::tokenizer::test
