@@ -6,6 +6,10 @@
 #include <new>
 #include <vector>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 #include "edgelm/kernels.h"
 #include "kernels/parallel.h"
 #include "kernels/sgemm_internal.h"
@@ -84,8 +88,13 @@ void fill_packed(const float* b, int64_t k, int64_t n, int64_t row_stride, int64
   }
 }
 
+// Packed weights of 2 MiB and more go on transparent huge pages where the OS offers them: the
+// GEMM streams them from memory once per call, and 4 KiB pages would add a page walk every 4 KiB.
+constexpr size_t kHugePage = size_t{2} << 20;
+
 struct AlignedFree {
-  void operator()(float* p) const { ::operator delete[](p, std::align_val_t(kAlignment)); }
+  size_t alignment;
+  void operator()(float* p) const { ::operator delete[](p, std::align_val_t(alignment)); }
 };
 
 }  // namespace
@@ -106,10 +115,16 @@ PackedMatrix PackedMatrix::pack_into(const float* b, int64_t k, int64_t n, int64
 
 PackedMatrix PackedMatrix::pack(const float* b, int64_t k, int64_t n, int64_t row_stride,
                                 int64_t col_stride) {
-  const size_t floats = static_cast<size_t>(std::max<int64_t>(1, packed_floats(k, n)));
-  float* storage = new (std::align_val_t(kAlignment)) float[floats];
+  size_t bytes = static_cast<size_t>(std::max<int64_t>(1, packed_floats(k, n))) * sizeof(float);
+  const bool huge = bytes >= kHugePage;
+  const size_t alignment = huge ? kHugePage : kAlignment;
+  if (huge) bytes = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+  auto* storage = static_cast<float*>(::operator new[](bytes, std::align_val_t(alignment)));
+#if defined(__linux__)
+  if (huge) (void)madvise(storage, bytes, MADV_HUGEPAGE);  // a hint: failure changes nothing
+#endif
   PackedMatrix m = pack_into(b, k, n, row_stride, col_stride, storage);
-  m.owned_ = std::shared_ptr<float>(storage, AlignedFree());
+  m.owned_ = std::shared_ptr<float>(storage, AlignedFree{alignment});
   return m;
 }
 

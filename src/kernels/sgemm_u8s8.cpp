@@ -68,15 +68,33 @@ void scalar_panels(const QuantizedRows& a, const PackedInt8Matrix& w, int64_t p0
 
 constexpr int kVnniRows = 12;  // 24 accumulators + 2 weight vectors + 1 broadcast of 32 registers
 
+// Cache lines [begin, end) of the weights read next, one prefetched every `every` steps of a
+// tile's loop: spread over a panel's row strips, the next panel streams in from memory while this
+// one computes.
+struct WeightPrefetch {
+  const int8_t* begin = nullptr;
+  const int8_t* end = nullptr;
+  int64_t every = int64_t{1} << 30;
+};
+
 template <int kRows>
 EDGELM_VNNI_TARGET inline void vnni_tile(const uint8_t* a, int64_t lda, const int8_t* panel,
-                                         int64_t quads, int32_t* sums) {
+                                         int64_t quads, int32_t* sums, const WeightPrefetch& next) {
   __m512i acc0[kRows], acc1[kRows];
   for (int i = 0; i < kRows; ++i) {
     acc0[i] = _mm512_setzero_si512();
     acc1[i] = _mm512_setzero_si512();
   }
+  const int8_t* fetch = next.begin;
+  int64_t countdown = next.every;
   for (int64_t q = 0; q < quads; ++q) {
+    if (--countdown == 0) {
+      countdown = next.every;
+      if (fetch < next.end) {
+        _mm_prefetch(reinterpret_cast<const char*>(fetch), _MM_HINT_T0);
+        fetch += 64;
+      }
+    }
     const __m512i w0 = _mm512_loadu_si512(panel + q * kPanel * 4);
     const __m512i w1 = _mm512_loadu_si512(panel + q * kPanel * 4 + 64);
     for (int i = 0; i < kRows; ++i) {
@@ -95,25 +113,37 @@ EDGELM_VNNI_TARGET inline void vnni_tile(const uint8_t* a, int64_t lda, const in
 
 template <int kRows = kVnniRows>
 EDGELM_VNNI_TARGET inline void vnni_rows(int rows, const uint8_t* a, int64_t lda,
-                                         const int8_t* panel, int64_t quads, int32_t* sums) {
+                                         const int8_t* panel, int64_t quads, int32_t* sums,
+                                         const WeightPrefetch& next) {
   if constexpr (kRows > 1) {
     if (rows < kRows) {
-      vnni_rows<kRows - 1>(rows, a, lda, panel, quads, sums);
+      vnni_rows<kRows - 1>(rows, a, lda, panel, quads, sums, next);
       return;
     }
   }
-  vnni_tile<kRows>(a, lda, panel, quads, sums);
+  vnni_tile<kRows>(a, lda, panel, quads, sums, next);
 }
 
 EDGELM_VNNI_TARGET void vnni_panels(const QuantizedRows& a, const PackedInt8Matrix& w, int64_t p0,
                                     int64_t p1, const float* bias, float* c, int64_t ldc,
                                     Activation activation) {
   alignas(64) int32_t sums[kVnniRows * kPanel];
+  const int64_t quads = w.k_quads();
+  const int64_t strips = (a.rows + kVnniRows - 1) / kVnniRows;
+  const int64_t panel_lines = quads * kPanel * 4 / 64;
+  const int64_t share = (panel_lines + strips - 1) / std::max<int64_t>(strips, 1);
   for (int64_t p = p0; p < p1; ++p) {
     const int64_t cols = std::min(kPanel, w.n() - p * kPanel);
-    for (int64_t i = 0; i < a.rows; i += kVnniRows) {
+    for (int64_t i = 0, strip = 0; i < a.rows; i += kVnniRows, ++strip) {
       const int rows = static_cast<int>(std::min<int64_t>(kVnniRows, a.rows - i));
-      vnni_rows(rows, a.data.data() + i * a.stride, a.stride, w.panel(p), w.k_quads(), sums);
+      WeightPrefetch next;
+      if (p + 1 < p1 && share > 0) {
+        const int8_t* panel = w.panel(p + 1);
+        next.begin = panel + std::min(strip * share, panel_lines) * 64;
+        next.end = panel + std::min((strip + 1) * share, panel_lines) * 64;
+        next.every = std::max<int64_t>(1, quads / share);
+      }
+      vnni_rows(rows, a.data.data() + i * a.stride, a.stride, w.panel(p), quads, sums, next);
       finish_tile(a, i, rows, w, p * kPanel, cols, sums, kPanel, bias, c, ldc, activation);
     }
   }

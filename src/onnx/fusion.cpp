@@ -616,6 +616,61 @@ void fuse_linear_activation(Plan& plan) {
   }
 }
 
+// ---- Transposes around activation x activation MatMuls (attention) ----
+
+// The explicit perm of Transpose node `t` (a missing perm reverses an unknown rank: not folded).
+const std::vector<int64_t>* transpose_perm(const Plan& plan, int t) {
+  if (!is_op(plan, t, "Transpose")) return nullptr;
+  const AttributeDef* perm = plan.nodes[t].def->attr("perm");
+  return perm && perm->ints.size() >= 2 ? &perm->ints : nullptr;
+}
+
+// MatMul(Transpose(x), Transpose(y)) -> Transpose: the GEMM reads x and y through strides and
+// writes the product in the transposed layout (attention's head split/merge and K^T), so the
+// transposed copies are never made.
+void fuse_matmul_transposes(Plan& plan) {
+  for (size_t i = 0; i < plan.nodes.size(); ++i) {
+    if (plan.nodes[i].def->op_type != "MatMul" || plan.nodes[i].inputs.size() != 2) continue;
+    const Uses uses(plan);
+    PlannedNode& mm = plan.nodes[i];
+    auto perms = std::make_shared<MatMulPerms>();
+    std::vector<int> inputs = mm.inputs;
+    for (int side = 0; side < 2; ++side) {
+      const int value = mm.inputs[side];
+      const int t = value >= 0 ? uses.producer[value] : -1;
+      const std::vector<int64_t>* perm = transpose_perm(plan, t);
+      if (!perm || uses.sole_reader(value) != static_cast<int>(i)) continue;
+      // A's rows must stay contiguous for the GEMM; B is packed, so any order works.
+      if (side == 0 && perm->back() != static_cast<int64_t>(perm->size()) - 1) continue;
+      (side == 0 ? perms->a : perms->b) = *perm;
+      inputs[side] = plan.nodes[t].inputs[0];
+    }
+    int out = mm.outputs[0];
+    const int reader = uses.sole_reader(out);
+    const std::vector<int64_t>* out_perm = transpose_perm(plan, reader);
+    // The product's rank is only known when a folded input fixes it (and both agree).
+    const size_t rank = !perms->a.empty() ? perms->a.size() : perms->b.size();
+    const bool ranks_agree =
+        perms->a.empty() || perms->b.empty() || perms->a.size() == perms->b.size();
+    if (out_perm && rank == out_perm->size() && ranks_agree &&
+        out_perm->back() == static_cast<int64_t>(out_perm->size()) - 1) {
+      perms->out = *out_perm;
+      out = plan.nodes[reader].outputs[0];
+      plan.nodes[reader].outputs[0] = -1;  // dead now
+      plan.nodes[reader].inputs.clear();
+    }
+    if (perms->a.empty() && perms->b.empty() && perms->out.empty()) continue;
+    PlannedNode node;
+    node.def = &synthetic(plan, *mm.def, "edgelm.PermutedMatMul");
+    node.fn = &permuted_matmul_op;
+    node.inputs = inputs;
+    node.outputs = {out};
+    node.prepared = std::move(perms);
+    plan.nodes[i] = std::move(node);  // the folded Transposes are unread now
+    ++plan.fused;
+  }
+}
+
 }  // namespace
 
 void fuse_norms_and_activations(Plan& plan) {
@@ -635,6 +690,8 @@ void fuse_linear(Plan& plan, const PlanOptions& options) {
   fuse_float_linear(plan, options);
   remove_dead_nodes(plan);
   fuse_linear_activation(plan);
+  remove_dead_nodes(plan);
+  fuse_matmul_transposes(plan);
   remove_dead_nodes(plan);
 }
 

@@ -50,7 +50,8 @@ Result<Plan> build_plan(const ModelDef& model, const std::vector<size_t>& order,
                         const PlanOptions& options);
 
 // Replaces MatMul/Gemm by constant weights (+ bias Add) with prepacked kernel calls, and the
-// DynamicQuantizeLinear/MatMulInteger pattern quantize_dynamic writes by the int8 kernels.
+// DynamicQuantizeLinear/MatMulInteger pattern quantize_dynamic writes by the int8 kernels, then
+// folds Transposes around the remaining (activation x activation) MatMuls into their strides.
 void fuse_linear(Plan& plan, const PlanOptions& options);
 // Replaces decomposed LayerNorm / RMSNorm / GELU subgraphs (opset 13 exports) by single ops.
 void fuse_norms_and_activations(Plan& plan);

@@ -26,6 +26,10 @@ class Arena {
   Result<Tensor> alloc(DataType type, std::vector<int64_t> shape);
   // Offers t's buffer for reuse when nobody else holds it.
   void release(Tensor&& t);
+  // Lends t's buffer to the caller (a graph output): reclaim() takes it back once the caller has
+  // dropped every copy, so steady-state runs allocate (and page-fault) nothing.
+  void lend(const Tensor& t);
+  void reclaim();
   uint64_t max_tensor_bytes() const { return max_tensor_bytes_; }
   uint64_t peak_bytes() const { return peak_bytes_; }
   // Bytes handed out since the last call (the sum over every value a run computed).
@@ -39,6 +43,7 @@ class Arena {
   uint64_t max_tensor_bytes_;
   std::multimap<size_t, Block> free_;       // capacity -> idle buffer
   std::map<const void*, size_t> capacity_;  // every buffer this arena made
+  std::vector<Block> lent_;
   uint64_t live_bytes_ = 0;
   uint64_t peak_bytes_ = 0;
   uint64_t requested_bytes_ = 0;
@@ -106,6 +111,19 @@ void register_quant_ops(std::vector<OpSpec>& table);
 
 // dst[c][r] = src[r][c] for src [rows][cols], tiled for the cache.
 void transpose_blocked(const float* src, int64_t rows, int64_t cols, float* dst);
+
+// Transposes folded into a MatMul (fusion.cpp): A and B are read as Transpose(input, perm) and
+// the product is stored as Transpose(product, out). Empty: no transpose. `a` and `out` keep the
+// last axis in place (rows stay contiguous); `b` may be any permutation.
+struct MatMulPerms {
+  std::vector<int64_t> a, b, out;
+};
+// ONNX MatMul (numpy broadcasting of the batch dims) over the permuted views.
+Status matmul_permuted(const OpContext& ctx, const Tensor& a, const Tensor& b,
+                       const MatMulPerms& perms, Tensor& out);
+// The fused node: inputs (A, B), ctx.prepared a MatMulPerms.
+Status permuted_matmul_op(const OpContext& ctx, std::span<const Tensor* const> inputs,
+                          std::vector<Tensor>& outputs);
 
 // Float matmul of a [m, k] row-major by b [k, n] row-major into out [m, n], on edgelm's kernels.
 void matmul_f32(const float* a, const float* b, int64_t m, int64_t k, int64_t n, float* out,

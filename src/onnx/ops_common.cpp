@@ -46,6 +46,24 @@ void Arena::release(Tensor&& t) {
   free_.emplace(it->second, Block{std::move(owner), it->second});
 }
 
+void Arena::lend(const Tensor& t) {
+  if (t.empty() || capacity_.count(t.raw()) == 0) return;
+  for (const Block& block : lent_) {
+    if (block.owner == t.owner()) return;
+  }
+  lent_.push_back(Block{t.owner(), capacity_[t.raw()]});
+}
+
+void Arena::reclaim() {
+  auto idle = std::stable_partition(lent_.begin(), lent_.end(),
+                                    [](const Block& block) { return block.owner.use_count() > 1; });
+  for (auto it = idle; it != lent_.end(); ++it) {
+    live_bytes_ -= std::min<uint64_t>(live_bytes_, it->capacity);
+    free_.emplace(it->capacity, std::move(*it));
+  }
+  lent_.erase(idle, lent_.end());
+}
+
 int64_t OpContext::attr_int(std::string_view name, int64_t fallback) const {
   const AttributeDef* a = node.attr(name);
   return a ? a->i : fallback;

@@ -29,64 +29,126 @@ void matmul_f32(const float* a, const float* b, int64_t m, int64_t k, int64_t n,
 
 namespace {
 
-Status matmul_op(const OpContext& ctx, std::span<const Tensor* const> in,
-                 std::vector<Tensor>& out) {
-  const Tensor& a = *in[0];
-  const Tensor& b = *in[1];
+// An operand as the matmul reads it: logical shape and element strides into its tensor.
+struct StridedView {
+  std::vector<int64_t> shape, strides;
+};
+
+// x viewed through perm (logical dim i is x's dim perm[i]; empty perm: x itself).
+StridedView permuted_view(const Tensor& x, std::span<const int64_t> perm) {
+  const auto strides = contiguous_strides(x.shape());
+  if (perm.empty()) return {x.shape(), strides};
+  StridedView v;
+  for (int64_t p : perm) {
+    v.shape.push_back(x.shape()[p]);
+    v.strides.push_back(strides[p]);
+  }
+  return v;
+}
+
+bool valid_perm(std::span<const int64_t> perm, int64_t rank) {
+  if (perm.empty()) return true;
+  if (static_cast<int64_t>(perm.size()) != rank) return false;
+  std::vector<bool> seen(perm.size(), false);
+  for (int64_t p : perm) {
+    if (p < 0 || p >= rank || seen[p]) return false;
+    seen[p] = true;
+  }
+  return true;
+}
+
+}  // namespace
+
+Status matmul_permuted(const OpContext& ctx, const Tensor& a, const Tensor& b,
+                       const MatMulPerms& perms, Tensor& out) {
   EDGELM_CHECK(expect_type(ctx, a, DataType::kFloat, "A"));
   EDGELM_CHECK(expect_type(ctx, b, DataType::kFloat, "B"));
   if (a.rank() == 0 || b.rank() == 0) return ctx.error("inputs must have rank >= 1");
-  std::vector<int64_t> as = a.shape(), bs = b.shape();
-  if (as.size() == 1) as.insert(as.begin(), 1);
-  if (bs.size() == 1) bs.push_back(1);
-  const int64_t m = as[as.size() - 2], k = as.back(), n = bs.back();
-  if (bs[bs.size() - 2] != k) {
-    return ctx.error("A " + shape_string(a.shape()) + " and B " + shape_string(b.shape()) +
+  if (!valid_perm(perms.a, a.rank()) || !valid_perm(perms.b, b.rank()))
+    return ctx.error("a folded Transpose does not fit its input's rank");
+  if (!perms.a.empty() && perms.a.back() != a.rank() - 1)
+    return ctx.error("a folded Transpose of A must keep its rows contiguous");
+  StridedView av = permuted_view(a, perms.a), bv = permuted_view(b, perms.b);
+  if (av.shape.size() == 1) {
+    av.shape.insert(av.shape.begin(), 1);
+    av.strides.insert(av.strides.begin(), 0);
+  }
+  if (bv.shape.size() == 1) {
+    bv.shape.push_back(1);
+    bv.strides.push_back(0);
+  }
+  const size_t ar = av.shape.size(), br = bv.shape.size();
+  const int64_t m = av.shape[ar - 2], k = av.shape[ar - 1], n = bv.shape[br - 1];
+  if (bv.shape[br - 2] != k) {
+    return ctx.error("A " + shape_string(av.shape) + " and B " + shape_string(bv.shape) +
                      " have different inner dimensions");
   }
-  const std::vector<int64_t> a_batch(as.begin(), as.end() - 2), b_batch(bs.begin(), bs.end() - 2);
+  const std::vector<int64_t> a_batch(av.shape.begin(), av.shape.end() - 2);
+  const std::vector<int64_t> b_batch(bv.shape.begin(), bv.shape.end() - 2);
   EDGELM_TRY(auto batch, broadcast_shapes(ctx, a_batch, b_batch));
-  std::vector<int64_t> shape = batch;
-  if (a.rank() > 1) shape.push_back(m);
-  if (b.rank() > 1) shape.push_back(n);
-  EDGELM_TRY(out[0], ctx.alloc(DataType::kFloat, shape));
-  float* y = out[0].mutable_data<float>();
+  std::vector<int64_t> logical = batch;  // the product's shape before perms.out
+  if (a.rank() > 1) logical.push_back(m);
+  if (b.rank() > 1) logical.push_back(n);
+  const size_t rank = batch.size();
+  // Element strides of every logical output dim (batch..., m, n) in the stored output.
+  std::vector<int64_t> c_strides(rank + 2, 0);
+  if (perms.out.empty()) {
+    EDGELM_TRY(out, ctx.alloc(DataType::kFloat, logical));
+    const auto strides = contiguous_strides(batch);
+    for (size_t d = 0; d < rank; ++d) c_strides[d] = strides[d] * m * n;
+    c_strides[rank] = n;
+    c_strides[rank + 1] = 1;
+  } else {
+    if (logical.size() != rank + 2 || !valid_perm(perms.out, rank + 2) ||
+        perms.out.back() != static_cast<int64_t>(rank + 1))
+      return ctx.error("a folded output Transpose does not fit the product's rank");
+    std::vector<int64_t> stored;
+    for (int64_t p : perms.out) stored.push_back(logical[p]);
+    EDGELM_TRY(out, ctx.alloc(DataType::kFloat, stored));
+    const auto strides = contiguous_strides(stored);
+    for (size_t i = 0; i < perms.out.size(); ++i) c_strides[perms.out[i]] = strides[i];
+  }
+  float* y = out.mutable_data<float>();
+  if (out.numel() == 0) return {};
   int64_t batches = 1;
   for (int64_t d : batch) batches *= d;
+  const bool plain = perms.a.empty() && perms.b.empty() && perms.out.empty();
   int64_t b_count = 1;
   for (int64_t d : b_batch) b_count *= d;
-  if (b_count == 1 && a_batch == batch) {  // one weight for every row of A: one kernel call
+  if (plain && b_count == 1 && a_batch == batch) {  // one weight for every row of A: one call
     matmul_f32(a.data<float>(), b.data<float>(), batches * m, k, n, y, ctx.pool);
     return {};
   }
-  // Broadcast batch offsets (in matrices) of A and B for each output batch.
-  const size_t rank = batch.size();
-  auto batch_strides = [&](const std::vector<int64_t>& s) {
-    std::vector<int64_t> strides(rank, 0);
-    int64_t stride = 1;
-    for (size_t i = 0; i < s.size(); ++i) {
-      const size_t d = s.size() - 1 - i;
-      strides[rank - 1 - i] = s[d] == 1 ? 0 : stride;
-      stride *= s[d];
+  // Per output batch dim, the element step of each operand (0 where it broadcasts).
+  auto batch_steps = [&](const StridedView& v) {
+    std::vector<int64_t> steps(rank, 0);
+    const size_t vb = v.shape.size() - 2;
+    for (size_t i = 0; i < vb; ++i) {
+      if (v.shape[i] != 1) steps[rank - vb + i] = v.strides[i];
     }
-    return strides;
+    return steps;
   };
-  const auto sa = batch_strides(a_batch), sb = batch_strides(b_batch);
+  const auto sa = batch_steps(av), sb = batch_steps(bv);
+  const int64_t lda = av.strides[ar - 2];
+  const int64_t b_row = bv.strides[br - 2], b_col = bv.strides[br - 1];
+  const int64_t ldc = c_strides[rank];
   const float* a_data = a.data<float>();
   const float* b_data = b.data<float>();
-  // Batched products (attention heads) are small: each thread takes whole matrices.
   auto run_batches = [&](int64_t begin, int64_t end, ThreadPool* pool) {
     for (int64_t bi = begin; bi < end; ++bi) {
-      int64_t oa = 0, ob = 0, rem = bi;
+      int64_t oa = 0, ob = 0, oc = 0, rem = bi;
       for (size_t d = rank; d-- > 0;) {
         const int64_t i = rem % batch[d];
         rem /= batch[d];
         oa += i * sa[d];
         ob += i * sb[d];
+        oc += i * c_strides[d];
       }
-      matmul_f32(a_data + oa * m * k, b_data + ob * k * n, m, k, n, y + bi * m * n, pool);
+      kernels::sgemm(a_data + oa, m, k, lda, b_data + ob, n, b_row, b_col, nullptr, y + oc, ldc,
+                     pool);
     }
   };
+  // Batched products (attention heads) are small: each thread takes whole matrices.
   const int threads = ctx.pool ? ctx.pool->size() : 1;
   if (threads == 1 || batches < threads) {
     run_batches(0, batches, ctx.pool);
@@ -96,6 +158,19 @@ Status matmul_op(const OpContext& ctx, std::span<const Tensor* const> in,
     });
   }
   return {};
+}
+
+Status permuted_matmul_op(const OpContext& ctx, std::span<const Tensor* const> in,
+                          std::vector<Tensor>& out) {
+  return matmul_permuted(ctx, *in[0], *in[1], *static_cast<const MatMulPerms*>(ctx.prepared),
+                         out[0]);
+}
+
+namespace {
+
+Status matmul_op(const OpContext& ctx, std::span<const Tensor* const> in,
+                 std::vector<Tensor>& out) {
+  return matmul_permuted(ctx, *in[0], *in[1], MatMulPerms{}, out[0]);
 }
 
 Status gemm_op(const OpContext& ctx, std::span<const Tensor* const> in, std::vector<Tensor>& out) {
@@ -268,6 +343,28 @@ Status reduce_op(const OpContext& ctx, std::span<const Tensor* const> in,
   return {};
 }
 
+// sum of x[i] - center (squared when `square`) in kLanes independent float partial sums, which
+// the compiler vectorizes (a single double accumulator serializes on the add latency), combined
+// in double at the end.
+double lane_sum(const float* x, int64_t n, float center, bool square) {
+  constexpr int kLanes = 16;
+  float part[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int l = 0; l < kLanes; ++l) {
+      const float d = x[i + l] - center;
+      part[l] += square ? d * d : d;
+    }
+  }
+  double total = 0;
+  for (; i < n; ++i) {
+    const double d = static_cast<double>(x[i]) - center;
+    total += square ? d * d : d;
+  }
+  for (float p : part) total += p;
+  return total;
+}
+
 Status layer_norm_op(const OpContext& ctx, std::span<const Tensor* const> in,
                      std::vector<Tensor>& out) {
   const Tensor& x = *in[0];
@@ -304,14 +401,15 @@ Status layer_norm_op(const OpContext& ctx, std::span<const Tensor* const> in,
   float* dst = out[0].mutable_data<float>();
   for (int64_t r = 0; r < rows; ++r) {
     const float* s = src + r * cols;
-    double sum = 0;
-    for (int64_t c = 0; c < cols; ++c) sum += s[c];
-    const float mean = static_cast<float>(sum / cols);
-    double var = 0;
-    for (int64_t c = 0; c < cols; ++c) var += static_cast<double>(s[c] - mean) * (s[c] - mean);
+    const float mean = static_cast<float>(lane_sum(s, cols, 0.0f, false) / cols);
+    const double var = lane_sum(s, cols, mean, true);
     const float inv = static_cast<float>(1.0 / std::sqrt(var / cols + eps));
     float* t = dst + r * cols;
-    for (int64_t c = 0; c < cols; ++c) t[c] = (s[c] - mean) * inv * g[c] + (b ? b[c] : 0.0f);
+    if (b) {
+      for (int64_t c = 0; c < cols; ++c) t[c] = (s[c] - mean) * inv * g[c] + b[c];
+    } else {
+      for (int64_t c = 0; c < cols; ++c) t[c] = (s[c] - mean) * inv * g[c];
+    }
     if (mean_out) mean_out[r] = mean;
     if (inv_out) inv_out[r] = inv;
   }

@@ -9,6 +9,15 @@
 namespace edgelm::onnx {
 namespace {
 
+template <class T>
+void copy_strided(const uint8_t* src, int64_t stride, int64_t n, uint8_t* dst) {
+  for (int64_t i = 0; i < n; ++i) {
+    T v;
+    std::memcpy(&v, src + i * stride * sizeof(T), sizeof(T));
+    std::memcpy(dst + i * sizeof(T), &v, sizeof(T));
+  }
+}
+
 // Copies a strided N-d view of src (element size elem) into contiguous dst.
 void gather_strided(const uint8_t* src, const std::vector<int64_t>& shape,
                     const std::vector<int64_t>& src_strides, int64_t src_offset, size_t elem,
@@ -28,6 +37,10 @@ void gather_strided(const uint8_t* src, const std::vector<int64_t>& shape,
   for (int64_t out = 0; out < total; out += inner) {
     if (inner_stride == 1) {
       std::memcpy(dst + out * elem, src + offset * elem, inner * elem);
+    } else if (elem == 4) {  // float / int32: typed copies, not a memcpy call per element
+      copy_strided<uint32_t>(src + offset * elem, inner_stride, inner, dst + out * elem);
+    } else if (elem == 8) {
+      copy_strided<uint64_t>(src + offset * elem, inner_stride, inner, dst + out * elem);
     } else {
       for (int64_t i = 0; i < inner; ++i) {
         std::memcpy(dst + (out + i) * elem, src + (offset + i * inner_stride) * elem, elem);

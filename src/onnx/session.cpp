@@ -160,6 +160,7 @@ Result<std::vector<Tensor>> Session::run(const std::vector<std::string>& output_
   }
 
   Arena& arena = *s.arena;
+  arena.reclaim();
   (void)arena.take_requested_bytes();
   const int64_t opset = s.model.default_opset();
   std::vector<const Tensor*> inputs;
@@ -205,6 +206,7 @@ Result<std::vector<Tensor>> Session::run(const std::vector<std::string>& output_
                         s.source + ": output '" + plan.value_names[id] + "' was not computed");
     }
     result.push_back(t);
+    arena.lend(t);
   }
   clear();
   s.stats.peak_arena_bytes = std::max(s.stats.peak_arena_bytes, arena.peak_bytes());

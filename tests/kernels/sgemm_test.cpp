@@ -21,11 +21,13 @@ struct Shape {
   int64_t m, k, n;
 };
 
-// Sizes around every blocking boundary: tile rows (6/12), vector widths (4/8/16), the 32-column
-// panel, the 256 depth block, plus degenerate ones.
-const Shape kShapes[] = {{1, 1, 1},     {1, 7, 5},     {3, 5, 7},     {6, 16, 16},  {7, 17, 31},
-                         {12, 32, 32},  {13, 33, 33},  {25, 255, 65}, {2, 257, 3},  {64, 64, 64},
-                         {19, 300, 97}, {64, 513, 48}, {5, 0, 9},     {40, 80, 260}};
+// Sizes around every blocking boundary: tile rows (6/12, and the 8 + 8 split of a last 13-16
+// rows), vector widths (4/8/16), the 32-column panel, the 256 depth block (and the weight
+// prefetch that crosses panels and depth blocks), plus degenerate ones.
+const Shape kShapes[] = {{1, 1, 1},     {1, 7, 5},     {3, 5, 7},    {6, 16, 16},
+                         {7, 17, 31},   {12, 32, 32},  {13, 33, 33}, {16, 40, 64},
+                         {25, 255, 65}, {2, 257, 3},   {64, 64, 64}, {19, 300, 97},
+                         {64, 513, 48}, {28, 520, 70}, {5, 0, 9},    {40, 80, 260}};
 
 // |got - want| must stay within float rounding of a length-k dot product of these magnitudes.
 void expect_close(const std::vector<float>& got, const std::vector<float>& want,

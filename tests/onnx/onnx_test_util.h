@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "common/node_package.h"
 #include "common/test_paths.h"
 #include "edgelm/onnx/session.h"
 
@@ -60,14 +61,14 @@ inline fs::path models_dir() {
   return dir;
 }
 
+// The folder holding node_modules/onnxruntime-node (its install script only fetches GPU extras).
 inline fs::path node_deps_dir() {
-  const fs::path dir = edgelm::test::binary_dir() / "node_deps_onnx";
-  const bool ok = build_once(dir, [](const fs::path& tmp) {
-    return shell("npm install --ignore-scripts --no-audit --no-fund --silent --prefix " +
-                 tmp.string() + " onnxruntime-node > " + tmp.string() + "/npm.log 2>&1") == 0;
-  });
-  EXPECT_TRUE(ok) << "npm install onnxruntime-node failed";
-  return dir;
+  std::string why;
+  const std::string modules = edgelm::test::npm_install_once(
+      "node_deps_onnx", "onnxruntime-node", "onnxruntime-node/package.json", why,
+      /*ignore_scripts=*/true);
+  EXPECT_FALSE(modules.empty()) << why;
+  return fs::path(modules).parent_path();
 }
 
 inline std::vector<char> read_bytes(const fs::path& path) {
