@@ -31,6 +31,7 @@ struct ModelOptions {
   std::optional<int> threads;
   std::optional<int32_t> ctx;
   std::optional<int32_t> batch;
+  std::optional<std::string> kv_type;  // --kv-type f16|f32
   bool no_mmap = false;
   bool context_shift = false;
 
@@ -47,6 +48,8 @@ struct SamplingOptions {
 };
 
 void add_config_option(CLI::App& app, std::string& path);
+// --kv-type f16|f32 (the KV cache element type) into `kv_type`.
+void add_kv_type_option(CLI::App& app, std::optional<std::string>& kv_type);
 // The config in `path`, or the defaults when path is empty (no --config given).
 Result<Config> config_from_file(const std::string& path);
 

@@ -41,6 +41,13 @@ void add_config_option(CLI::App& app, std::string& path) {
       "JSON config, e.g. {\"use_mmap\": true, \"threads\": 2}; keys: " + config_keys_help());
 }
 
+void add_kv_type_option(CLI::App& app, std::optional<std::string>& kv_type) {
+  app.add_option(
+         "--kv-type", kv_type,
+         "KV cache element type: f16 (default; half the memory) or f32 (config key kv_type)")
+      ->check(CLI::IsMember({"f16", "f32"}));
+}
+
 void ModelOptions::add_to(CLI::App& app) {
   app.add_option("-m,--model", model,
                  "GGUF model file (default: $EDGELM_MODEL, ./models/, ../shared/models/)");
@@ -51,6 +58,7 @@ void ModelOptions::add_to(CLI::App& app) {
       ->check(CLI::Range(1, 1 << 24));
   app.add_option("-b,--batch", batch, "prompt tokens per forward pass")
       ->check(CLI::Range(1, 1 << 16));
+  add_kv_type_option(app, kv_type);
   app.add_flag("--no-mmap", no_mmap, "read the model into memory instead of mapping it");
   app.add_flag("--context-shift", context_shift,
                "when the context is full, drop old tokens and go on");
@@ -66,6 +74,9 @@ Result<Config> ModelOptions::resolve_config() const {
   if (threads) config.threads = *threads;
   if (ctx) config.ctx = *ctx;
   if (batch) config.batch = *batch;
+  if (kv_type) {
+    EDGELM_TRY(config.kv_type, parse_kv_type(*kv_type, "--kv-type"));
+  }
   if (no_mmap) config.use_mmap = false;
   if (context_shift) config.context_shift = true;
   return config;

@@ -14,6 +14,7 @@ void register_bench(CLI::App& app, int& exit_code) {
   auto no_mmap = std::make_shared<bool>(false);
   auto no_bandwidth = std::make_shared<bool>(false);
   auto config_path = std::make_shared<std::string>();
+  auto kv_type = std::make_shared<std::optional<std::string>>();
   CLI::App* cmd = app.add_subcommand("bench", "measure prompt/decode speed, latency, load time and memory");
   cmd->add_option("-m,--model", *model, "GGUF model (default: the default model)");
   cmd->add_option("-t,--threads", o->threads, "thread counts, e.g. 1,2")->delimiter(',')->capture_default_str();
@@ -25,6 +26,7 @@ void register_bench(CLI::App& app, int& exit_code) {
   auto* json_flag = cmd->add_flag("--json", *as_json, "JSON output");
   cmd->add_flag("--csv", *as_csv, "CSV output")->excludes(json_flag);
   add_config_option(*cmd, *config_path);
+  add_kv_type_option(*cmd, *kv_type);
   cmd->callback([=, &exit_code] {
     if (!config_path->empty()) {
       auto config = load_config(*config_path);
@@ -33,6 +35,15 @@ void register_bench(CLI::App& app, int& exit_code) {
         return;
       }
       o->use_mmap = config->use_mmap;
+      o->kv_type = config->kv_type;
+    }
+    if (*kv_type) {
+      auto type = parse_kv_type(**kv_type, "--kv-type");
+      if (!type) {
+        exit_code = report(type.error());
+        return;
+      }
+      o->kv_type = *type;
     }
     if (*no_mmap) o->use_mmap = false;
     o->measure_bandwidth = !*no_bandwidth;

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "edgelm/error.h"
+#include "edgelm/tensor_type.h"
 
 namespace edgelm::tools {
 
@@ -22,6 +23,7 @@ struct BenchOptions {
   int repetitions = 5;
   bool use_mmap = true;
   bool measure_bandwidth = true;
+  TensorType kv_type = TensorType::kF16;  // KV cache element type of the pp/tg contexts
 };
 
 struct Stat {
@@ -46,6 +48,7 @@ struct BenchReport {
   uint64_t params = 0;
   uint64_t bytes_per_token = 0;  // weight bytes a decode step reads
   std::string cpu_path;
+  std::string kv_type;      // KV cache element type: f16, f32
   double load_cold_ms = 0;  // Model::load + first decode with the file's pages dropped from cache
   double load_warm_ms = 0;  // the same with the file cached
   bool cold_cache_dropped = false;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "edgelm/error.h"
+#include "edgelm/tensor_type.h"
 
 namespace edgelm {
 
@@ -21,6 +22,7 @@ struct Config {
   int32_t ctx = 0;             // context length; 0: the model's training length, capped at 4096
   int32_t batch = 512;         // prompt tokens evaluated per forward pass
   bool context_shift = false;  // when the context is full: shift (drop old tokens) instead of error
+  TensorType kv_type = TensorType::kF16;  // KV cache elements: "f16" (default) or "f32"
 
   // Trust policy for model files (see include/edgelm/security/model_signing.h).
   bool require_signature = false;        // refuse models without a valid signed manifest
@@ -38,6 +40,8 @@ struct Config {
 Result<Config> parse_config(std::string_view json_text, std::string_view source = "config");
 // Reads and parses a config file.
 Result<Config> load_config(const std::filesystem::path& path);
+// The KV cache type named "f16" or "f32" (config key kv_type, --kv-type); `what` prefixes errors.
+Result<TensorType> parse_kv_type(std::string_view name, std::string_view what = "kv_type");
 // A one-line list of the accepted keys with their types, for help texts and errors.
 std::string config_keys_help();
 

@@ -72,6 +72,14 @@ struct AttentionParams {
 // out: [n_tokens][n_head][head_dim]
 void attention(const AttentionParams& p, const float* q, int64_t n_tokens, int32_t pos0,
                const float* k, const float* v, float* out, ThreadPool* pool);
+// attention() over F16 caches (IEEE half bits, as to_f16 writes them): keys and values are
+// widened to float as they are read; the arithmetic is that of the F32 version on those floats.
+void attention_f16(const AttentionParams& p, const float* q, int64_t n_tokens, int32_t pos0,
+                   const uint16_t* k, const uint16_t* v, float* out, ThreadPool* pool);
+
+// dst[i] = the F16 bits of src[i] for i < n, rounded to nearest even exactly as
+// tensor::fp32_to_fp16 does (fast paths use the CPU's conversion where it rounds the same way).
+void to_f16(const float* src, uint16_t* dst, int64_t n);
 
 // True when matmul and get_row accept weights of `type` (every type tensor::dequantize_row reads).
 bool supports_type(TensorType type);

@@ -14,6 +14,7 @@
 #include "edgelm/error.h"
 #include "edgelm/gguf.h"
 #include "edgelm/kernels.h"
+#include "edgelm/tensor_type.h"
 #include "edgelm/thread_pool.h"
 
 namespace edgelm::model {
@@ -130,6 +131,9 @@ struct ContextOptions {
   int32_t n_ctx = 0;  // 0: min(n_ctx_train, 4096)
   int n_threads = 1;
   int32_t n_batch = 512;  // prompt tokens evaluated per matrix-matrix pass
+  // Element type of the KV cache: kF16 (keys and values rounded to half precision as they are
+  // stored, half the memory and attention traffic; llama.cpp's default) or kF32.
+  TensorType kv_type = TensorType::kF16;
   // A KV cache and positions only, for contexts evaluated by a BatchDecoder: no scratch buffers
   // and no threads. decode() and embed() on such a context return kInvalidArgument.
   bool cache_only = false;
@@ -163,6 +167,7 @@ class Context {
   int32_t n_past() const { return n_past_; }
   int32_t n_ctx() const { return n_ctx_; }
   int32_t n_batch() const { return n_batch_; }
+  TensorType kv_type() const { return kv_type_; }
   bool cache_only() const { return forward_ == nullptr; }
   const Model& model() const { return model_; }
 
@@ -187,8 +192,12 @@ class Context {
   // logits_out unless null; every row's final-normed hidden state added to hidden_sum (n_embd
   // values) unless null.
   void run(std::span<const int32_t> tokens, bool all_logits, float* logits_out, double* hidden_sum);
-  float* k_cache(int32_t il) { return k_cache_.data() + il * layer_cache_size_; }
-  float* v_cache(int32_t il) { return v_cache_.data() + il * layer_cache_size_; }
+  // Stores n_rows keys and values (rows of n_head_kv * head_dim floats) of layer il at positions
+  // pos0.., rounded to the cache type.
+  void store_kv(int32_t il, int32_t pos0, const float* k, const float* v, int32_t n_rows);
+  // kernels::attention over layer il's cache for n_rows queries at positions pos0...
+  void attend(int32_t il, const kernels::AttentionParams& params, const float* q, int32_t n_rows,
+              int32_t pos0, float* out, ThreadPool* pool) const;
 
   const Model& model_;
   const HParams& hp_;
@@ -197,10 +206,12 @@ class Context {
   int32_t n_past_ = 0;
   const float* rope_factors_ = nullptr;  // rope_freqs or the LongRoPE set for this n_ctx
 
-  // KV cache: [layer][position][n_head_kv][head_dim] floats.
-  int64_t layer_cache_size_ = 0;
-  std::vector<float> k_cache_;
-  std::vector<float> v_cache_;
+  // KV cache: [layer][position][n_head_kv][head_dim] elements of kv_type_; only the pair of
+  // vectors of that type is allocated (F16 elements are IEEE half bits).
+  TensorType kv_type_;
+  int64_t layer_cache_size_ = 0;  // elements per layer
+  std::vector<float> k_f32_, v_f32_;
+  std::vector<uint16_t> k_f16_, v_f16_;
   std::vector<float> last_hidden_;  // [n_embd]
 
   std::unique_ptr<detail::Forward> forward_;  // null when cache_only

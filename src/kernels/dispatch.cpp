@@ -95,6 +95,15 @@ void attention(const AttentionParams& p, const float* q, int64_t n_tokens, int32
   active().attention(p, q, n_tokens, pos0, k, v, out, pool);
 }
 
+void attention_f16(const AttentionParams& p, const float* q, int64_t n_tokens, int32_t pos0,
+                   const uint16_t* k, const uint16_t* v, float* out, ThreadPool* pool) {
+  active().attention_f16(p, q, n_tokens, pos0, k, v, out, pool);
+}
+
+void to_f16(const float* src, uint16_t* dst, int64_t n) {
+  active().to_f16(src, dst, n);
+}
+
 std::string_view active_cpu_path() {
   return active().name;
 }

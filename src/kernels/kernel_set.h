@@ -20,6 +20,9 @@ struct KernelSet {
   void (*gelu_mul)(float* gate, const float* up, int64_t n);
   void (*attention)(const AttentionParams& p, const float* q, int64_t n_tokens, int32_t pos0,
                     const float* k, const float* v, float* out, ThreadPool* pool);
+  void (*attention_f16)(const AttentionParams& p, const float* q, int64_t n_tokens, int32_t pos0,
+                        const uint16_t* k, const uint16_t* v, float* out, ThreadPool* pool);
+  void (*to_f16)(const float* src, uint16_t* dst, int64_t n);
 };
 
 // The EDGELM_CPU name of a Highway target ("avx512vnni", "avx2", "neon", "hwy_scalar", ...).

@@ -118,8 +118,20 @@ void gelu_mul(float* gate, const float* up, int64_t n) {
   }
 }
 
-void attention(const AttentionParams& p, const float* q, int64_t n_tokens, int32_t pos0,
-               const float* k, const float* v, float* out, ThreadPool* pool) {
+namespace {
+
+float load_cached(const float* x) {
+  return *x;
+}
+float load_cached(const uint16_t* x) {
+  return tensor::fp16_to_fp32(*x);
+}
+
+// The one definition of attention for every cache element type: each key and value element is
+// read as a float (load_cached), then the arithmetic is the same.
+template <class T>
+void attention_over(const AttentionParams& p, const float* q, int64_t n_tokens, int32_t pos0,
+                    const T* k, const T* v, float* out, ThreadPool* pool) {
   const int group = p.n_head / p.n_head_kv;  // query heads sharing one kv head
   const int64_t kv_row = static_cast<int64_t>(p.n_head_kv) * p.head_dim;
   const int64_t q_row = static_cast<int64_t>(p.n_head) * p.head_dim;
@@ -134,9 +146,11 @@ void attention(const AttentionParams& p, const float* q, int64_t n_tokens, int32
       const float* qh = q + t * q_row + static_cast<int64_t>(h) * p.head_dim;
       const int n_visible = pos - first + 1;
       for (int j = 0; j < n_visible; ++j) {
-        const float* kj = k + (first + j) * kv_row + static_cast<int64_t>(kv_head) * p.head_dim;
+        const T* kj = k + (first + j) * kv_row + static_cast<int64_t>(kv_head) * p.head_dim;
         double dot = 0.0;
-        for (int d = 0; d < p.head_dim; ++d) dot += static_cast<double>(qh[d]) * kj[d];
+        for (int d = 0; d < p.head_dim; ++d) {
+          dot += static_cast<double>(qh[d]) * load_cached(kj + d);
+        }
         float s = static_cast<float>(dot) * p.scale;
         if (p.softcap > 0.0f) s = p.softcap * std::tanh(s / p.softcap);
         scores[j] = s;
@@ -147,12 +161,29 @@ void attention(const AttentionParams& p, const float* q, int64_t n_tokens, int32
         double acc = 0.0;
         for (int j = 0; j < n_visible; ++j) {
           acc += static_cast<double>(scores[j]) *
-                 v[(first + j) * kv_row + static_cast<int64_t>(kv_head) * p.head_dim + d];
+                 load_cached(v + (first + j) * kv_row + static_cast<int64_t>(kv_head) * p.head_dim +
+                             d);
         }
         oh[d] = static_cast<float>(acc);
       }
     }
   });
+}
+
+}  // namespace
+
+void attention(const AttentionParams& p, const float* q, int64_t n_tokens, int32_t pos0,
+               const float* k, const float* v, float* out, ThreadPool* pool) {
+  attention_over(p, q, n_tokens, pos0, k, v, out, pool);
+}
+
+void attention_f16(const AttentionParams& p, const float* q, int64_t n_tokens, int32_t pos0,
+                   const uint16_t* k, const uint16_t* v, float* out, ThreadPool* pool) {
+  attention_over(p, q, n_tokens, pos0, k, v, out, pool);
+}
+
+void to_f16(const float* src, uint16_t* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = tensor::fp32_to_fp16(src[i]);
 }
 
 }  // namespace edgelm::kernels::reference
@@ -166,7 +197,9 @@ const KernelSet& reference_kernel_set() {
                              reference::softmax,
                              reference::silu_mul,
                              reference::gelu_mul,
-                             reference::attention};
+                             reference::attention,
+                             reference::attention_f16,
+                             reference::to_f16};
   return set;
 }
 

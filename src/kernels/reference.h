@@ -22,6 +22,9 @@ void silu_mul(float* gate, const float* up, int64_t n);
 void gelu_mul(float* gate, const float* up, int64_t n);
 void attention(const AttentionParams& p, const float* q, int64_t n_tokens, int32_t pos0,
                const float* k, const float* v, float* out, ThreadPool* pool);
+void attention_f16(const AttentionParams& p, const float* q, int64_t n_tokens, int32_t pos0,
+                   const uint16_t* k, const uint16_t* v, float* out, ThreadPool* pool);
+void to_f16(const float* src, uint16_t* dst, int64_t n);
 
 // First position a query at `pos` may attend to (sliding window), shared by every path.
 inline int32_t first_visible_position(int32_t pos, int32_t window) {

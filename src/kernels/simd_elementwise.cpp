@@ -11,6 +11,7 @@
 #include <limits>
 #include <vector>
 
+#include "edgelm/quant.h"
 #include "kernels/kernel_set.h"
 #include "kernels/parallel.h"
 #include "kernels/reference.h"
@@ -42,19 +43,50 @@ HWY_INLINE void Transform2(float* out, const float* in, int64_t n, const Op& op)
   }
 }
 
-HWY_INLINE float Dot(const float* a, const float* b, int64_t n) {
+// Cache elements widened to float: F32 caches are loaded as they are, F16 ones (IEEE half bits)
+// through PromoteTo, which is exact for every finite half.
+HWY_INLINE float ToFloat(float x) {
+  return x;
+}
+HWY_INLINE float ToFloat(uint16_t h) {
+  return tensor::fp16_to_fp32(h);
+}
+
+HWY_INLINE hn::Vec<DF> LoadFloats(DF df, const float* p) {
+  return hn::LoadU(df, p);
+}
+HWY_INLINE hn::Vec<DF> LoadFloats(DF df, const uint16_t* p) {
+  const hn::Rebind<hwy::float16_t, DF> dh;
+  return hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(p)));
+}
+
+// The n elements at src as floats: src itself for F32, else widened into buffer.
+HWY_INLINE const float* WidenRow(const float* src, int64_t, float*) {
+  return src;
+}
+HWY_INLINE const float* WidenRow(const uint16_t* src, int64_t n, float* buffer) {
+  const DF df;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  int64_t i = 0;
+  for (; i + lanes <= n; i += lanes) hn::StoreU(LoadFloats(df, src + i), df, buffer + i);
+  for (; i < n; ++i) buffer[i] = ToFloat(src[i]);
+  return buffer;
+}
+
+template <class T>
+HWY_INLINE float Dot(const float* a, const T* b, int64_t n) {
   const DF df;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
   auto acc0 = hn::Zero(df), acc1 = hn::Zero(df);
   int64_t i = 0;
   for (; i + 2 * lanes <= n; i += 2 * lanes) {
-    acc0 = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), acc0);
-    acc1 = hn::MulAdd(hn::LoadU(df, a + i + lanes), hn::LoadU(df, b + i + lanes), acc1);
+    acc0 = hn::MulAdd(hn::LoadU(df, a + i), LoadFloats(df, b + i), acc0);
+    acc1 = hn::MulAdd(hn::LoadU(df, a + i + lanes), LoadFloats(df, b + i + lanes), acc1);
   }
   for (; i + lanes <= n; i += lanes)
-    acc0 = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), acc0);
+    acc0 = hn::MulAdd(hn::LoadU(df, a + i), LoadFloats(df, b + i), acc0);
   float sum = hn::GetLane(hn::SumOfLanes(df, hn::Add(acc0, acc1)));
-  for (; i < n; ++i) sum += a[i] * b[i];
+  for (; i < n; ++i) sum += a[i] * ToFloat(b[i]);
   return sum;
 }
 
@@ -117,20 +149,21 @@ void GeluMul(float* gate, const float* up, int64_t n) {
 
 // out[c] = sum_j weight[j] * v[j * stride + c] for c < n, in registers (accumulating through
 // memory would chain every position's FMA on a store-to-load forward).
-HWY_INLINE void WeightedSum(const float* weight, int n_pos, const float* v, int64_t stride,
-                            int64_t n, float* out) {
+template <class T>
+HWY_INLINE void WeightedSum(const float* weight, int n_pos, const T* v, int64_t stride, int64_t n,
+                            float* out) {
   const DF df;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
   int64_t c = 0;
   for (; c + 4 * lanes <= n; c += 4 * lanes) {
     auto a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
-    const float* vj = v + c;
+    const T* vj = v + c;
     for (int j = 0; j < n_pos; ++j, vj += stride) {
       const auto w = hn::Set(df, weight[j]);
-      a0 = hn::MulAdd(w, hn::LoadU(df, vj), a0);
-      a1 = hn::MulAdd(w, hn::LoadU(df, vj + lanes), a1);
-      a2 = hn::MulAdd(w, hn::LoadU(df, vj + 2 * lanes), a2);
-      a3 = hn::MulAdd(w, hn::LoadU(df, vj + 3 * lanes), a3);
+      a0 = hn::MulAdd(w, LoadFloats(df, vj), a0);
+      a1 = hn::MulAdd(w, LoadFloats(df, vj + lanes), a1);
+      a2 = hn::MulAdd(w, LoadFloats(df, vj + 2 * lanes), a2);
+      a3 = hn::MulAdd(w, LoadFloats(df, vj + 3 * lanes), a3);
     }
     hn::StoreU(a0, df, out + c);
     hn::StoreU(a1, df, out + c + lanes);
@@ -139,12 +172,14 @@ HWY_INLINE void WeightedSum(const float* weight, int n_pos, const float* v, int6
   }
   for (; c + lanes <= n; c += lanes) {
     auto a = hn::Zero(df);
-    for (int j = 0; j < n_pos; ++j) a = hn::MulAdd(hn::Set(df, weight[j]), hn::LoadU(df, v + j * stride + c), a);
+    for (int j = 0; j < n_pos; ++j) {
+      a = hn::MulAdd(hn::Set(df, weight[j]), LoadFloats(df, v + j * stride + c), a);
+    }
     hn::StoreU(a, df, out + c);
   }
   for (; c < n; ++c) {
     float a = 0.0f;
-    for (int j = 0; j < n_pos; ++j) a += weight[j] * v[j * stride + c];
+    for (int j = 0; j < n_pos; ++j) a += weight[j] * ToFloat(v[j * stride + c]);
     out[c] = a;
   }
 }
@@ -178,8 +213,10 @@ HWY_INLINE void ScoresTransposed(const float* qh, const float* kt, int64_t kt_st
   }
 }
 
-void Attention(const AttentionParams& p, const float* q, int64_t n_tokens, int32_t pos0,
-               const float* k, const float* v, float* out, ThreadPool* pool) {
+// Attention over caches of float or F16 (uint16_t) elements.
+template <class T>
+void AttentionOver(const AttentionParams& p, const float* q, int64_t n_tokens, int32_t pos0,
+                   const T* k, const T* v, float* out, ThreadPool* pool) {
   const int group = p.n_head / p.n_head_kv;
   const int64_t kv_row = static_cast<int64_t>(p.n_head_kv) * p.head_dim;
   const int64_t q_row = static_cast<int64_t>(p.n_head) * p.head_dim;
@@ -190,9 +227,11 @@ void Attention(const AttentionParams& p, const float* q, int64_t n_tokens, int32
   const int64_t kt_stride = n_pos + pad;
   thread_local std::vector<float> kt_buffer;
   if (transposed) {
+    thread_local std::vector<float> key_row;
+    key_row.resize(static_cast<size_t>(kv_row));
     kt_buffer.assign(static_cast<size_t>(kv_row * kt_stride), 0.0f);
     for (int64_t j = 0; j < n_pos; ++j) {
-      const float* kj = k + j * kv_row;
+      const float* kj = WidenRow(k + j * kv_row, kv_row, key_row.data());
       for (int64_t c = 0; c < kv_row; ++c) kt_buffer[static_cast<size_t>(c * kt_stride + j)] = kj[c];
     }
   }
@@ -226,12 +265,42 @@ void Attention(const AttentionParams& p, const float* q, int64_t n_tokens, int32
   });
 }
 
+void Attention(const AttentionParams& p, const float* q, int64_t n_tokens, int32_t pos0,
+               const float* k, const float* v, float* out, ThreadPool* pool) {
+  AttentionOver(p, q, n_tokens, pos0, k, v, out, pool);
+}
+
+void AttentionF16(const AttentionParams& p, const float* q, int64_t n_tokens, int32_t pos0,
+                  const uint16_t* k, const uint16_t* v, float* out, ThreadPool* pool) {
+  AttentionOver(p, q, n_tokens, pos0, k, v, out, pool);
+}
+
+// F16C (AVX2 and AVX-512 targets) rounds to nearest even and quiets NaNs as the reference does;
+// Highway's emulated DemoteTo on other targets truncates, so they use the reference.
+void ToF16(const float* src, uint16_t* dst, int64_t n) {
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2 && !defined(HWY_DISABLE_F16C)
+  const DF df;
+  const hn::Rebind<hwy::float16_t, DF> dh;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  int64_t i = 0;
+  for (; i + lanes <= n; i += lanes) {
+    hn::StoreU(hn::DemoteTo(dh, hn::LoadU(df, src + i)), dh,
+               reinterpret_cast<hwy::float16_t*>(dst + i));
+  }
+  reference::to_f16(src + i, dst + i, n - i);
+#else
+  reference::to_f16(src, dst, n);
+#endif
+}
+
 void FillElementwise(KernelSet* set) {
   set->rms_norm = &RmsNorm;
   set->softmax = &Softmax;
   set->silu_mul = &SiluMul;
   set->gelu_mul = &GeluMul;
   set->attention = &Attention;
+  set->attention_f16 = &AttentionF16;
+  set->to_f16 = &ToF16;
 }
 
 }  // namespace HWY_NAMESPACE

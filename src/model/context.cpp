@@ -7,6 +7,7 @@
 #include <string>
 
 #include "edgelm/model.h"
+#include "edgelm/quant.h"
 #include "model/forward.h"
 #include "model/weights.h"
 
@@ -21,7 +22,8 @@ Context::Context(const Model& model, const ContextOptions& options, int32_t n_ct
     : model_(model),
       hp_(model.hparams()),
       n_ctx_(n_ctx),
-      n_batch_(std::min(options.n_batch, n_ctx)) {
+      n_batch_(std::min(options.n_batch, n_ctx)),
+      kv_type_(options.kv_type) {
   const detail::Weights& w = model.weights();
   if (w.rope_freqs != nullptr) {
     rope_factors_ = w.rope_freqs;
@@ -30,8 +32,14 @@ Context::Context(const Model& model, const ContextOptions& options, int32_t n_ct
   }
   const int64_t kv_dim = static_cast<int64_t>(hp_.n_head_kv) * hp_.head_dim;
   layer_cache_size_ = static_cast<int64_t>(n_ctx_) * kv_dim;
-  k_cache_.resize(static_cast<size_t>(layer_cache_size_ * hp_.n_layer));
-  v_cache_.resize(k_cache_.size());
+  const auto cache_size = static_cast<size_t>(layer_cache_size_ * hp_.n_layer);
+  if (kv_type_ == TensorType::kF16) {
+    k_f16_.resize(cache_size);
+    v_f16_.resize(cache_size);
+  } else {
+    k_f32_.resize(cache_size);
+    v_f32_.resize(cache_size);
+  }
   last_hidden_.resize(static_cast<size_t>(hp_.n_embd));
   if (!options.cache_only) {
     forward_ = std::make_unique<detail::Forward>(model, n_batch_, options.n_threads,
@@ -60,6 +68,11 @@ Result<std::unique_ptr<Context>> Context::create(const Model& model,
     return make_error(
         ErrorCode::kInvalidArgument,
         "context option n_threads: " + std::to_string(options.n_threads) + " must be >= 1");
+  }
+  if (options.kv_type != TensorType::kF16 && options.kv_type != TensorType::kF32) {
+    return make_error(ErrorCode::kUnsupported,
+                      "context option kv_type: " + std::string(tensor_type_name(options.kv_type)) +
+                          " is not supported (valid: f16, f32)");
   }
   try {
     return std::unique_ptr<Context>(new Context(model, options, n_ctx));
@@ -169,29 +182,88 @@ void Context::truncate(int32_t n_keep) {
   n_past_ = std::clamp(n_keep, 0, n_past_);
 }
 
+void Context::store_kv(int32_t il, int32_t pos0, const float* k, const float* v, int32_t n_rows) {
+  const int64_t kv_dim = static_cast<int64_t>(hp_.n_head_kv) * hp_.head_dim;
+  const int64_t offset = il * layer_cache_size_ + pos0 * kv_dim;
+  const int64_t n_values = n_rows * kv_dim;
+  if (kv_type_ == TensorType::kF16) {
+    kernels::to_f16(k, k_f16_.data() + offset, n_values);
+    kernels::to_f16(v, v_f16_.data() + offset, n_values);
+  } else {
+    std::copy_n(k, n_values, k_f32_.data() + offset);
+    std::copy_n(v, n_values, v_f32_.data() + offset);
+  }
+}
+
+void Context::attend(int32_t il, const kernels::AttentionParams& params, const float* q,
+                     int32_t n_rows, int32_t pos0, float* out, ThreadPool* pool) const {
+  const int64_t offset = il * layer_cache_size_;
+  if (kv_type_ == TensorType::kF16) {
+    kernels::attention_f16(params, q, n_rows, pos0, k_f16_.data() + offset, v_f16_.data() + offset,
+                           out, pool);
+  } else {
+    kernels::attention(params, q, n_rows, pos0, k_f32_.data() + offset, v_f32_.data() + offset, out,
+                       pool);
+  }
+}
+
+namespace {
+
+// One cached key as floats and back, for re-rotating it: F16 keys are widened and rounded again.
+void load_row(const float* src, float* dst, int64_t n) {
+  std::copy_n(src, n, dst);
+}
+void load_row(const uint16_t* src, float* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = tensor::fp16_to_fp32(src[i]);
+}
+void store_row(const float* src, float* dst, int64_t n) {
+  std::copy_n(src, n, dst);
+}
+void store_row(const float* src, uint16_t* dst, int64_t n) {
+  kernels::to_f16(src, dst, n);
+}
+
+// Context shift of layer il's cache k, v holding n_past positions: see Context::shift().
+template <class T>
+void shift_layer(const HParams& hp, int32_t il, const float* rope_factors, int32_t n_past,
+                 int32_t n_keep, int32_t n_discard, T* k, T* v) {
+  const int64_t kv_dim = static_cast<int64_t>(hp.n_head_kv) * hp.head_dim;
+  const int32_t n_moved = n_past - n_keep - n_discard;
+  std::memmove(k + n_keep * kv_dim, k + (n_keep + n_discard) * kv_dim,
+               sizeof(T) * n_moved * kv_dim);
+  std::memmove(v + n_keep * kv_dim, v + (n_keep + n_discard) * kv_dim,
+               sizeof(T) * n_moved * kv_dim);
+  // Rotations compose: rotating a key cached at position p by -n_discard gives the key at
+  // p - n_discard, so no recomputation is needed. An F16 key is rounded again after its rotation
+  // (as llama.cpp's shift of an F16 cache does).
+  const bool swa = hp.is_swa(il);
+  const float base = swa ? hp.rope_freq_base_swa : hp.rope_freq_base;
+  const float scale = swa ? hp.rope_freq_scale_swa : hp.rope_freq_scale;
+  std::vector<float> key(static_cast<size_t>(kv_dim));
+  for (int32_t p = n_keep; p < n_keep + n_moved; ++p) {
+    load_row(k + p * kv_dim, key.data(), kv_dim);
+    kernels::rope(key.data(), hp.n_head_kv, hp.head_dim, hp.n_rot, -n_discard, base, scale,
+                  rope_factors, hp.rope_style);
+    store_row(key.data(), k + p * kv_dim, kv_dim);
+  }
+}
+
+}  // namespace
+
 Status Context::shift(int32_t n_keep, int32_t n_discard) {
   if (n_keep < 0 || n_discard < 1 || n_discard > n_past_ - n_keep) {
     return make_error(ErrorCode::kInvalidArgument,
                       "shift: cannot drop " + std::to_string(n_discard) + " positions after " +
                           std::to_string(n_keep) + " of " + std::to_string(n_past_));
   }
-  const int64_t kv_dim = static_cast<int64_t>(hp_.n_head_kv) * hp_.head_dim;
-  const int32_t n_moved = n_past_ - n_keep - n_discard;
   for (int32_t il = 0; il < hp_.n_layer; ++il) {
-    float* k = k_cache(il);
-    float* v = v_cache(il);
-    std::memmove(k + n_keep * kv_dim, k + (n_keep + n_discard) * kv_dim,
-                 sizeof(float) * n_moved * kv_dim);
-    std::memmove(v + n_keep * kv_dim, v + (n_keep + n_discard) * kv_dim,
-                 sizeof(float) * n_moved * kv_dim);
-    // Rotations compose: rotating a key cached at position p by -n_discard gives the key at
-    // p - n_discard, so no recomputation is needed.
-    const bool swa = hp_.is_swa(il);
-    const float base = swa ? hp_.rope_freq_base_swa : hp_.rope_freq_base;
-    const float scale = swa ? hp_.rope_freq_scale_swa : hp_.rope_freq_scale;
-    for (int32_t p = n_keep; p < n_keep + n_moved; ++p) {
-      kernels::rope(k + p * kv_dim, hp_.n_head_kv, hp_.head_dim, hp_.n_rot, -n_discard, base, scale,
-                    rope_factors_, hp_.rope_style);
+    const int64_t offset = il * layer_cache_size_;
+    if (kv_type_ == TensorType::kF16) {
+      shift_layer(hp_, il, rope_factors_, n_past_, n_keep, n_discard, k_f16_.data() + offset,
+                  v_f16_.data() + offset);
+    } else {
+      shift_layer(hp_, il, rope_factors_, n_past_, n_keep, n_discard, k_f32_.data() + offset,
+                  v_f32_.data() + offset);
     }
   }
   n_past_ -= n_discard;

@@ -120,11 +120,10 @@ void Forward::attention_block(int32_t il, std::span<const Segment> segments, int
   for (const Segment& seg : segments) {
     Context& ctx = *seg.context;
     const int32_t pos0 = positions_[static_cast<size_t>(seg.row0)];
-    const size_t n_values = static_cast<size_t>(seg.n_rows * kv_dim);
-    std::copy_n(k_.data() + seg.row0 * kv_dim, n_values, ctx.k_cache(il) + pos0 * kv_dim);
-    std::copy_n(v_.data() + seg.row0 * kv_dim, n_values, ctx.v_cache(il) + pos0 * kv_dim);
-    kernels::attention(params, q_.data() + seg.row0 * q_dim, seg.n_rows, pos0, ctx.k_cache(il),
-                       ctx.v_cache(il), attn_out_.data() + seg.row0 * q_dim, &pool_);
+    ctx.store_kv(il, pos0, k_.data() + seg.row0 * kv_dim, v_.data() + seg.row0 * kv_dim,
+                 seg.n_rows);
+    ctx.attend(il, params, q_.data() + seg.row0 * q_dim, seg.n_rows, pos0,
+               attn_out_.data() + seg.row0 * q_dim, &pool_);
   }
 
   matmul(l.wo, names.o, attn_out_.data(), n_rows, proj_.data());

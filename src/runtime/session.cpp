@@ -43,6 +43,7 @@ Result<std::unique_ptr<Session>> Session::create(const Engine& engine) {
   model::ContextOptions options;
   options.n_ctx = engine.config().ctx;
   options.n_batch = engine.config().batch;
+  options.kv_type = engine.config().kv_type;
   options.n_threads = engine.config().resolved_threads();
   EDGELM_TRY(auto context, model::Context::create(engine.model(), options));
   return std::unique_ptr<Session>(new Session(engine, std::move(context)));

@@ -108,6 +108,7 @@ Result<std::unique_ptr<Scheduler>> Scheduler::create(const runtime::Engine& engi
   model::ContextOptions context_options;
   context_options.n_ctx = n_ctx;
   context_options.cache_only = true;
+  context_options.kv_type = engine.config().kv_type;
   for (int32_t i = 0; i < options.n_slots; ++i) {
     auto slot = std::make_unique<Slot>();
     EDGELM_TRY(slot->context, model::Context::create(engine.model(), context_options));

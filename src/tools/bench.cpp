@@ -124,6 +124,7 @@ Result<BenchReport> run_bench(const BenchOptions& o) {
                         return a.second < b.second;
                       })->first;
   report.cpu_path = std::string(kernels::active_cpu_path());
+  report.kv_type = std::string(tensor_type_name(o.kv_type));
 
   for (int threads : o.threads) {
     BenchResult r;
@@ -132,6 +133,7 @@ Result<BenchReport> run_bench(const BenchOptions& o) {
     copts.n_ctx = std::max<int32_t>(o.n_prompt + o.n_gen + 8, 64);
     copts.n_threads = threads;
     copts.n_batch = std::max<int32_t>(o.n_prompt, 1);
+    copts.kv_type = o.kv_type;
     EDGELM_TRY(auto context, model::Context::create(*model, copts));
     const auto prompt = bench_tokens(std::max<int32_t>(o.n_prompt, 1), hp.n_vocab);
     const auto gen = bench_tokens(std::max<int32_t>(o.n_gen, 1), hp.n_vocab);
@@ -192,14 +194,14 @@ nlohmann::json BenchReport::to_json() const {
                     {"decode_share_of_bandwidth", r.decode_share_of_bandwidth}});
   }
   return {{"model", model_name}, {"type", model_type}, {"model_bytes", model_bytes}, {"params", params},
-          {"bytes_per_token", bytes_per_token}, {"cpu_path", cpu_path}, {"load_cold_ms", load_cold_ms},
+          {"bytes_per_token", bytes_per_token}, {"cpu_path", cpu_path}, {"kv_type", kv_type}, {"load_cold_ms", load_cold_ms},
           {"load_warm_ms", load_warm_ms}, {"cold_cache_dropped", cold_cache_dropped},
           {"peak_rss_mib", peak_rss_mib}, {"results", rows}};
 }
 
 std::string BenchReport::to_table() const {
-  std::string out = fmt::format("model: {} ({}, {:.1f} MiB, {:.1f} M params), cpu path: {}\n", model_name, model_type,
-                                model_bytes / 1048576.0, params / 1e6, cpu_path);
+  std::string out = fmt::format("model: {} ({}, {:.1f} MiB, {:.1f} M params), cpu path: {}, KV cache: {}\n",
+                                model_name, model_type, model_bytes / 1048576.0, params / 1e6, cpu_path, kv_type);
   out += fmt::format("load: cold {:.1f} ms{}, warm {:.1f} ms; peak RSS {:.1f} MiB\n\n", load_cold_ms,
                      cold_cache_dropped ? "" : " (page cache not dropped)", load_warm_ms, peak_rss_mib);
   out += "| threads |            pp t/s |            tg t/s | TTFT ms | decode p50/p95/p99 ms | % of BW limit |\n";

@@ -42,6 +42,17 @@ constexpr std::pair<std::string_view, std::string_view> kProviders[] = {
     {"cpu", "cpu"},
 };
 
+}  // namespace
+
+Result<TensorType> parse_kv_type(std::string_view name, std::string_view what) {
+  if (name == "f16") return TensorType::kF16;
+  if (name == "f32") return TensorType::kF32;
+  return make_error(ErrorCode::kInvalidArgument, std::string(what) + ": unknown KV cache type '" +
+                                                     std::string(name) + "' (valid: f16, f32)");
+}
+
+namespace {
+
 const std::vector<KeySpec>& key_specs() {
   static const std::vector<KeySpec> specs = {
       {"quant_bits", "integer: 0, 4 or 8",
@@ -93,6 +104,12 @@ const std::vector<KeySpec>& key_specs() {
        [](const json& v, Config& c, const std::string& where) -> Status {
          if (!v.is_boolean()) return bad_value(where, "expected true or false, got " + std::string(v.type_name()));
          c.context_shift = v.get<bool>();
+         return {};
+       }},
+      {"kv_type", "string: f16 or f32",
+       [](const json& v, Config& c, const std::string& where) -> Status {
+         if (!v.is_string()) return bad_value(where, "expected a string, got " + std::string(v.type_name()));
+         EDGELM_TRY(c.kv_type, parse_kv_type(v.get<std::string>(), where));
          return {};
        }},
       {"require_signature", "boolean",

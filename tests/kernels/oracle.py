@@ -33,6 +33,9 @@ def attention(a):
     q = np.array(a["q"], dtype=np.float64).reshape(n_tok, n_head, hd)
     k = np.array(a["k"], dtype=np.float64).reshape(n_pos, n_kv, hd)
     v = np.array(a["v"], dtype=np.float64).reshape(n_pos, n_kv, hd)
+    if a.get("kv_f16"):  # an F16 cache: the float32 keys and values rounded to half precision
+        k = k.astype(np.float32).astype(np.float16).astype(np.float64)
+        v = v.astype(np.float32).astype(np.float16).astype(np.float64)
     # Expand kv heads to query heads (GQA): query head h reads kv head h // (n_head // n_kv).
     k = np.repeat(k, n_head // n_kv, axis=1)
     v = np.repeat(v, n_head // n_kv, axis=1)
@@ -51,11 +54,17 @@ def attention(a):
     return np.einsum("htp,phd->thd", p, v).ravel()
 
 
+def to_f16(a):
+    """IEEE half bits of each float32 value."""
+    with np.errstate(over="ignore"):  # overflow to inf is one of the cases
+        return np.array(a["x"], dtype=np.float32).astype(np.float16).view(np.uint16)
+
+
 def main():
     op, in_path, out_path = sys.argv[1:4]
     with open(in_path) as f:
         args = json.load(f)
-    result = {"rope": rope, "attention": attention}[op](args)
+    result = {"rope": rope, "attention": attention, "to_f16": to_f16}[op](args)
     with open(out_path, "w") as f:
         json.dump([float(r) for r in result], f)
 

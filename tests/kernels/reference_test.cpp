@@ -226,12 +226,47 @@ TEST_F(ReferenceKernels, AttentionMatchesNumpy) {
                            {"window", p.window}};
     const auto expected = run_oracle("attention", args);
     ASSERT_EQ(expected.size(), q.size());
+    args["kv_f16"] = true;
+    const auto expected_f16 = run_oracle("attention", args);
+    ASSERT_EQ(expected_f16.size(), q.size());
+    // The F16 cache as the model writes it: rounded by to_f16, read by attention_f16.
+    std::vector<uint16_t> k16(k.size()), v16(v.size());
+    to_f16(k.data(), k16.data(), static_cast<int64_t>(k.size()));
+    to_f16(v.data(), v16.data(), static_cast<int64_t>(v.size()));
     for (int threads : {1, 2, 3}) {
       ThreadPool pool(threads);
       std::vector<float> out(q.size());
       attention(p, q.data(), c.n_tokens, c.pos0, k.data(), v.data(), out.data(), &pool);
       EXPECT_LT(max_abs_diff(out, expected), 1e-5) << threads << " threads";
+      attention_f16(p, q.data(), c.n_tokens, c.pos0, k16.data(), v16.data(), out.data(), &pool);
+      EXPECT_LT(max_abs_diff(out, expected_f16), 1e-5) << threads << " threads, F16 cache";
     }
+    // Half precision moves the result measurably: the F16 oracle is not the F32 one.
+    EXPECT_GT(max_abs_diff(expected_f16, expected), 1e-5);
+  }
+}
+
+// to_f16 rounds as numpy's float32 -> float16 conversion (round to nearest even) on values
+// around every rounding case: halfway ties both ways, subnormal halves, overflow to inf (JSON
+// cannot carry inf or NaN; tests/tensor checks those bit patterns).
+TEST_F(ReferenceKernels, ToF16MatchesNumpy) {
+  std::vector<float> x = {0.0f,    -0.0f,    1.0f,     65504.0f, 65519.99f, 65520.0f, -70000.0f,
+                          6.1e-5f, 5.96e-8f, 2.98e-8f, 2.99e-8f, 1e-10f,    -3.0e-6f};
+  for (float tie : {1.0f + 1.0f / 2048.0f, 1.0f + 3.0f / 2048.0f}) {  // halfway between halves
+    x.push_back(tie);
+    x.push_back(-tie);
+    x.push_back(std::nextafter(tie, 0.0f));
+    x.push_back(std::nextafter(tie, 2.0f));
+  }
+  const auto noise = random_floats(37, 13, 100.0f);
+  x.insert(x.end(), noise.begin(), noise.end());
+  nlohmann::json args = {{"x", x}};
+  const auto expected = run_oracle("to_f16", args);
+  ASSERT_EQ(expected.size(), x.size());
+  std::vector<uint16_t> bits(x.size());
+  to_f16(x.data(), bits.data(), static_cast<int64_t>(x.size()));
+  for (size_t i = 0; i < x.size(); ++i) {
+    EXPECT_EQ(bits[i], static_cast<uint16_t>(expected[i])) << "x = " << x[i];
   }
 }
 

@@ -1,7 +1,9 @@
 // Every fast path this CPU can run against the scalar reference, for every weight type, on odd
 // and edge shapes, token counts 1..17, and extreme values.
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include "kernels/test_util.h"
@@ -226,19 +228,62 @@ TEST_F(FastPaths, AttentionMatchesReference) {
     p.scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
     p.softcap = c.softcap;
     p.window = c.window;
-    auto run = [&](int threads) {
+    // The same keys and values in an F16 cache (rounded by the reference conversion).
+    std::vector<uint16_t> k16(k.size()), v16(v.size());
+    for (size_t i = 0; i < k.size(); ++i) k16[i] = tensor::fp32_to_fp16(k[i]);
+    for (size_t i = 0; i < v.size(); ++i) v16[i] = tensor::fp32_to_fp16(v[i]);
+    auto run = [&](int threads, bool f16) {
       ThreadPool pool(threads);
       std::vector<float> out(q.size());
-      attention(p, q.data(), c.n_tokens, c.pos0, k.data(), v.data(), out.data(), &pool);
+      if (f16) {
+        attention_f16(p, q.data(), c.n_tokens, c.pos0, k16.data(), v16.data(), out.data(), &pool);
+      } else {
+        attention(p, q.data(), c.n_tokens, c.pos0, k.data(), v.data(), out.data(), &pool);
+      }
       return out;
     };
-    ASSERT_TRUE(set_cpu_path("scalar"));
-    const auto expected = run(1);
-    for_each_fast_path([&](const std::string&) {
-      EXPECT_LT(test::nmse(run(1), expected), 1e-11);
-      EXPECT_LT(test::nmse(run(3), expected), 1e-11);
-    });
+    for (bool f16 : {false, true}) {
+      SCOPED_TRACE(f16 ? "F16 cache" : "F32 cache");
+      ASSERT_TRUE(set_cpu_path("scalar"));
+      const auto expected = run(1, f16);
+      for_each_fast_path([&](const std::string&) {
+        EXPECT_LT(test::nmse(run(1, f16), expected), 1e-11);
+        EXPECT_LT(test::nmse(run(3, f16), expected), 1e-11);
+      });
+    }
   }
+}
+
+// Bit for bit the reference conversion, on every length 0..70 (vector bodies and tails) and on
+// values around every rounding case, including inf, NaN payloads and subnormal halves.
+TEST_F(FastPaths, ToF16MatchesReference) {
+  std::vector<float> x = random_floats(70, 60, 3.0f);
+  const float specials[] = {0.0f,
+                            -0.0f,
+                            65504.0f,
+                            65520.0f,
+                            -65536.0f,
+                            1e-10f,
+                            6.0e-8f,
+                            2.98e-8f,
+                            -3.0e-6f,
+                            1.0f + 1.0f / 2048.0f,
+                            1.0f + 3.0f / 2048.0f,
+                            std::numeric_limits<float>::infinity(),
+                            -std::numeric_limits<float>::infinity(),
+                            std::numeric_limits<float>::quiet_NaN(),
+                            std::bit_cast<float>(0xff812345u)};
+  std::copy(std::begin(specials), std::end(specials), x.begin() + 20);
+  std::vector<uint16_t> expected(x.size());
+  for (size_t i = 0; i < x.size(); ++i) expected[i] = tensor::fp32_to_fp16(x[i]);
+  for_each_fast_path([&](const std::string&) {
+    for (int64_t n = 0; n <= static_cast<int64_t>(x.size()); ++n) {
+      std::vector<uint16_t> got(x.size() + 1, 0xabcd);
+      to_f16(x.data(), got.data(), n);
+      for (int64_t i = 0; i < n; ++i) ASSERT_EQ(got[i], expected[i]) << "n " << n << " i " << i;
+      EXPECT_EQ(got[n], 0xabcd) << "wrote past n = " << n;
+    }
+  });
 }
 
 TEST(CpuPaths, ScalarIsLastAndSelectable) {

@@ -70,6 +70,11 @@ int32_t sequence_n_ctx(int seq) {
   return seq == 2 ? 32 : 64;
 }
 
+// KV cache type of each sequence: passes mix F16 and F32 caches.
+TensorType sequence_kv_type(int seq) {
+  return seq % 2 == 0 ? TensorType::kF16 : TensorType::kF32;
+}
+
 // The logits of every piece of the schedule, each sequence decoded alone.
 std::vector<std::vector<std::vector<float>>> decode_alone(const Model& model) {
   const int32_t n_vocab = model.hparams().n_vocab;
@@ -78,6 +83,7 @@ std::vector<std::vector<std::vector<float>>> decode_alone(const Model& model) {
   for (int s = 0; s < kSequences; ++s) {
     ContextOptions options;
     options.n_ctx = sequence_n_ctx(s);
+    options.kv_type = sequence_kv_type(s);
     auto context = Context::create(model, options);
     EXPECT_TRUE(context.has_value());
     contexts.push_back(std::move(*context));
@@ -109,6 +115,7 @@ double decode_batched(const Model& model, int32_t max_batch_tokens, int n_thread
   for (int s = 0; s < kSequences; ++s) {
     ContextOptions options;
     options.n_ctx = sequence_n_ctx(s);
+    options.kv_type = sequence_kv_type(s);
     options.cache_only = true;
     auto context = Context::create(model, options);
     EXPECT_TRUE(context.has_value());

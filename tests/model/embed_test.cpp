@@ -26,7 +26,14 @@ double relative_error(const std::vector<float>& got, const std::vector<double>& 
 
 void check_embeddings(const fs::path& model_path, const fs::path& dir) {
   const std::vector<int32_t> tokens = {1, 17, 250, 3, 99, 42, 7, 123, 200, 5};
-  run_reference({{model_path, 16, {decode(tokens)}, dir / "logits.bin", dir / "hidden.bin"}}, dir);
+  // embed() and the Context below use the default F16 cache: so does the reference.
+  run_reference({{model_path,
+                  16,
+                  {decode(tokens)},
+                  dir / "logits.bin",
+                  dir / "hidden.bin",
+                  TensorType::kF16}},
+                dir);
   auto model = Model::load(model_path);
   ASSERT_TRUE(model.has_value()) << model.error().to_string();
   const size_t n_embd = static_cast<size_t>((*model)->hparams().n_embd);

@@ -86,6 +86,7 @@ struct ReferenceJob {
   std::vector<Op> ops;
   fs::path out;
   fs::path hidden_out = {};  // set: also the final-normed hidden states, [n][n_embd]
+  TensorType kv_type = TensorType::kF32;  // the cache whose rounding the reference reproduces
 };
 
 // Runs forward.py once for all jobs; each job's logits land in its `out` file (and hidden states
@@ -98,6 +99,7 @@ inline void run_reference(const std::vector<ReferenceJob>& jobs, const fs::path&
     for (size_t i = 0; i < jobs.size(); ++i) {
       f << (i ? ",\n" : "") << "{\"model\": \"" << jobs[i].model.string()
         << "\", \"n_ctx\": " << jobs[i].n_ctx << ", \"out\": \"" << jobs[i].out.string()
+        << "\", \"kv_type\": \"" << tensor_type_name(jobs[i].kv_type)
         << "\", \"ops\": " << ops_json(jobs[i].ops);
       if (!jobs[i].hidden_out.empty())
         f << ", \"hidden_out\": \"" << jobs[i].hidden_out.string() << "\"";
@@ -173,6 +175,14 @@ inline double max_relative_error(const std::vector<LogitsRow>& rows,
     worst = std::max(worst, diff / std::max(scale, 1e-6));
   }
   return worst;
+}
+
+// Logits of a run with one KV cache type must be nearer the reference of that type than the other
+// type's: the error against `own` at most half that against `other`.
+inline void expect_closer_to_own_reference(const std::vector<LogitsRow>& rows,
+                                           const std::vector<float>& own,
+                                           const std::vector<float>& other, size_t n_vocab) {
+  EXPECT_LT(2 * max_relative_error(rows, own, n_vocab), max_relative_error(rows, other, n_vocab));
 }
 
 // The script every model runs: a prompt in one call, single-token steps, a context shift,

@@ -63,23 +63,35 @@ TEST_F(StoriesTest, HParams) {
   EXPECT_FALSE(hp.tied_embeddings);  // output.weight is a stored copy
 }
 
+// The golden logits come from a float64 decode that keeps K and V unrounded: the F32 cache is
+// held to float rounding; the default F16 cache moves them by 4.0e-4 of the largest logit
+// (measured), and by no more than 1e-3.
 TEST_F(StoriesTest, FirstLogitsMatchGolden) {
   const std::vector<int32_t> tokens = golden_tokens();
   const auto& golden = golden_["logits_first8"];
-  for (int32_t n_batch : {512, 3}) {
-    auto context = make_context(64, n_batch);
-    ASSERT_NE(context, nullptr);
-    auto logits = context->decode(std::span(tokens).first(8), /*all_logits=*/true);
-    ASSERT_TRUE(logits.has_value()) << logits.error().to_string();
-    std::vector<LogitsRow> rows;
-    std::vector<float> want;
-    for (size_t t = 0; t < 8; ++t) {
-      rows.push_back(
-          {t, std::vector<float>(logits->begin() + t * 512, logits->begin() + (t + 1) * 512)});
-      const auto row = golden[t].get<std::vector<float>>();
-      want.insert(want.end(), row.begin(), row.end());
+  for (const auto& [kv_type, tolerance] :
+       {std::pair{TensorType::kF32, 1e-4}, std::pair{TensorType::kF16, 1e-3}}) {
+    for (int32_t n_batch : {512, 3}) {
+      ContextOptions options;
+      options.n_ctx = 64;
+      options.n_batch = n_batch;
+      options.kv_type = kv_type;
+      auto created = Context::create(*model_, options);
+      ASSERT_TRUE(created.has_value()) << created.error().to_string();
+      auto& context = *created;
+      auto logits = context->decode(std::span(tokens).first(8), /*all_logits=*/true);
+      ASSERT_TRUE(logits.has_value()) << logits.error().to_string();
+      std::vector<LogitsRow> rows;
+      std::vector<float> want;
+      for (size_t t = 0; t < 8; ++t) {
+        rows.push_back(
+            {t, std::vector<float>(logits->begin() + t * 512, logits->begin() + (t + 1) * 512)});
+        const auto row = golden[t].get<std::vector<float>>();
+        want.insert(want.end(), row.begin(), row.end());
+      }
+      EXPECT_LE(max_relative_error(rows, want, 512), tolerance)
+          << "n_batch " << n_batch << ", KV cache " << tensor_type_name(kv_type);
     }
-    EXPECT_LE(max_relative_error(rows, want, 512), 1e-4) << "n_batch " << n_batch;
   }
 }
 
@@ -98,16 +110,41 @@ TEST_F(StoriesTest, GreedyContinuationFromBos) {
   EXPECT_EQ(got, want);
 }
 
+// Each KV cache type against the reference rounding K and V the same way.
 TEST_F(StoriesTest, MatchesNumpyReferenceThroughShiftAndTruncate) {
   const fs::path dir = scratch_dir("stories_reference");
   const std::vector<Op> script = standard_script();
-  run_reference({{stories_dir() / "stories260K.gguf", 64, script, dir / "reference.bin"}}, dir);
-  ContextOptions options;
-  options.n_ctx = 64;
-  options.n_batch = 4;
-  EXPECT_LE(max_relative_error(run_ops(*model_, options, script),
-                               read_floats(dir / "reference.bin"), 512),
-            1e-4);
+  const fs::path model_path = stories_dir() / "stories260K.gguf";
+  run_reference({{model_path, 64, script, dir / "f16.bin", {}, TensorType::kF16},
+                 {model_path, 64, script, dir / "f32.bin", {}, TensorType::kF32}},
+                dir);
+  for (TensorType kv_type : {TensorType::kF16, TensorType::kF32}) {
+    const std::string name(tensor_type_name(kv_type));
+    ContextOptions options;
+    options.n_ctx = 64;
+    options.n_batch = 4;
+    options.kv_type = kv_type;
+    const std::vector<LogitsRow> rows = run_ops(*model_, options, script);
+    EXPECT_LE(max_relative_error(rows, read_floats(dir / (name + ".bin")), 512), 1e-4)
+        << "KV cache " << name;
+    const std::string other = kv_type == TensorType::kF16 ? "f32" : "f16";
+    expect_closer_to_own_reference(rows, read_floats(dir / (name + ".bin")),
+                                   read_floats(dir / (other + ".bin")), 512);
+  }
+}
+
+TEST_F(StoriesTest, KvTypeIsF16ByDefaultAndOnlyF16OrF32) {
+  auto context = make_context(16);
+  ASSERT_NE(context, nullptr);
+  EXPECT_EQ(context->kv_type(), TensorType::kF16);
+  ContextOptions q8;
+  q8.n_ctx = 16;
+  q8.kv_type = TensorType::kQ8_0;
+  auto bad = Context::create(*model_, q8);
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().code, ErrorCode::kUnsupported);
+  EXPECT_NE(bad.error().message.find("kv_type"), std::string::npos) << bad.error().message;
+  EXPECT_NE(bad.error().message.find("q8_0"), std::string::npos) << bad.error().message;
 }
 
 TEST_F(StoriesTest, ReadIntoMemoryGivesTheSameLogitsAsMmap) {

@@ -13,7 +13,8 @@ starts from an empty cache; the first scores every prediction, later ones only t
 earlier window scored.
 
 Usage: eval_reference.py --model BASE.gguf [--candidate CAND.gguf] --tokens IDS.json
-                         --n-ctx N --stride S --out RESULT.json
+                         --n-ctx N --stride S --out RESULT.json [--kv-type f16|f32]
+  --kv-type f16 rounds K and V as an F16 KV cache stores them (forward.py "kv_type").
 """
 import argparse
 import json
@@ -43,11 +44,11 @@ def log_softmax(logits):
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
-def scored_log_probs(model, tokens, n_ctx, stride):
+def scored_log_probs(model, tokens, n_ctx, stride, kv_type):
     """[n_scored][n_vocab] log-probabilities and the [n_scored] targets, in stream order."""
     rows, targets = [], []
     for begin, end, first in windows(len(tokens), n_ctx, stride):
-        logits = Session(model, n_ctx).decode(tokens[begin:end])  # row i predicts begin + i + 1
+        logits = Session(model, n_ctx, kv_type).decode(tokens[begin:end])  # row i predicts begin + i + 1
         for target in range(first, end):
             rows.append(log_softmax(logits[target - 1 - begin]))
             targets.append(tokens[target])
@@ -62,16 +63,19 @@ def main():
     ap.add_argument("--n-ctx", type=int, required=True)
     ap.add_argument("--stride", type=int, required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--kv-type", choices=["f32", "f16"], default="f32")
     args = ap.parse_args()
     with open(args.tokens) as f:
         tokens = json.load(f)
 
-    base_lp, targets = scored_log_probs(Model(args.model), tokens, args.n_ctx, args.stride)
+    base_lp, targets = scored_log_probs(Model(args.model), tokens, args.n_ctx, args.stride,
+                                         args.kv_type)
     idx = np.arange(len(targets))
     result = {"n_scored": int(len(targets)),
               "perplexity": float(np.exp(-base_lp[idx, targets].mean()))}
     if args.candidate:
-        cand_lp, _ = scored_log_probs(Model(args.candidate), tokens, args.n_ctx, args.stride)
+        cand_lp, _ = scored_log_probs(Model(args.candidate), tokens, args.n_ctx, args.stride,
+                                      args.kv_type)
         kl = (np.exp(base_lp) * (base_lp - cand_lp)).sum(axis=1)
         result["candidate_perplexity"] = float(np.exp(-cand_lp[idx, targets].mean()))
         result["mean_kl"] = float(kl.mean())

@@ -7,8 +7,12 @@ KV cache that keeps keys *before* RoPE together with each entry's current positi
 when attending. So a context shift here just renumbers positions, while the C++ code re-rotates
 cached keys: the two must agree.
 
+With "kv_type": "f16" the cache holds what an F16 cache stores instead: each rotated key and each
+value rounded float32 -> float16 (round to nearest even) when written, and on a context shift the
+moved keys rotated by -n_discard and rounded again.
+
 Usage: forward.py JOBS.json
-  JOBS.json = [{"model": path, "n_ctx": int, "out": path,
+  JOBS.json = [{"model": path, "n_ctx": int, "out": path, "kv_type": "f32" (default) or "f16",
                 "ops": [["decode", [ids...]], ["truncate", n_keep], ["shift", n_keep, n_discard]]}]
   Each job writes the logits of every decoded token, in order, as float32 [n][n_vocab] to "out",
   and, when the job has "hidden_out", their final-normed hidden states as float32 [n][n_embd].
@@ -138,10 +142,17 @@ class Model:
             self.layers.append(layer)
 
 
+def round_f16(x):
+    """x as an F16 cache stores it: the float32 value rounded to float16, read back."""
+    return np.asarray(x, dtype=np.float32).astype(np.float16).astype(np.float64)
+
+
 class Session:
-    def __init__(self, model, n_ctx):
+    def __init__(self, model, n_ctx, kv_type="f32"):
+        assert kv_type in ("f32", "f16"), f"unknown kv_type {kv_type}"
         self.m = model
         self.n_ctx = n_ctx
+        self.f16 = kv_type == "f16"
         m = model
         if m.rope_freqs is not None:
             self.factors = m.rope_freqs
@@ -149,7 +160,8 @@ class Session:
             self.factors = m.rope_long if n_ctx > m.rope_ctx_orig else m.rope_short
         else:
             self.factors = None
-        # Per layer: keys before RoPE, values; plus the current position of every cached entry.
+        # Per layer: keys before RoPE (F16: rotated and rounded), values; plus the current
+        # position of every cached entry.
         self.k = [[] for _ in range(m.n_layer)]
         self.v = [[] for _ in range(m.n_layer)]
         self.pos = []
@@ -165,6 +177,12 @@ class Session:
         self.k = [drop(k) for k in self.k]
         self.v = [drop(v) for v in self.v]
         self.pos = list(range(len(self.pos) - n_discard))
+        if self.f16:  # stored keys are rotated: turn the moved ones back by n_discard positions
+            m = self.m
+            for il in range(m.n_layer):
+                self.k[il][n_keep:] = [
+                    round_f16(rope(k, -n_discard, m.n_rot, m.layer_base[il], m.layer_scale[il],
+                                   self.factors, m.neox, 1.0)) for k in self.k[il][n_keep:]]
 
     def decode(self, tokens):
         return np.stack([self.step(t) for t in tokens])
@@ -172,8 +190,12 @@ class Session:
     def attention(self, il, q, pos):
         m = self.m
         group = m.n_head // m.n_head_kv
-        keys = np.stack([rope(k, p, m.n_rot, m.layer_base[il], m.layer_scale[il], self.factors,
-                              m.neox, m.mscale) for k, p in zip(self.k[il], self.pos)])
+        if self.f16:
+            keys = np.stack(self.k[il])
+        else:
+            keys = np.stack([rope(k, p, m.n_rot, m.layer_base[il], m.layer_scale[il],
+                                  self.factors, m.neox, m.mscale)
+                             for k, p in zip(self.k[il], self.pos)])
         values = np.stack(self.v[il])  # [n_kv_entries][n_head_kv][head_dim]
         positions = np.array(self.pos)
         visible = positions <= pos
@@ -212,6 +234,10 @@ class Session:
                 k = rms_norm(k, L["attn_k_norm"], m.eps)
             q = rope(q, pos, m.n_rot, m.layer_base[il], m.layer_scale[il], self.factors, m.neox,
                      m.mscale)
+            if self.f16:
+                k = round_f16(rope(k, pos, m.n_rot, m.layer_base[il], m.layer_scale[il],
+                                   self.factors, m.neox, m.mscale))
+                v = round_f16(v)
             self.k[il].append(k)
             self.v[il].append(v)
             attn = L["attn_output"] @ self.attention(il, q, pos).reshape(q_dim)
@@ -242,7 +268,7 @@ def run_job(job, models):
     path = job["model"]
     if path not in models:
         models[path] = Model(path)
-    session = Session(models[path], job["n_ctx"])
+    session = Session(models[path], job["n_ctx"], job.get("kv_type", "f32"))
     outputs = []
     for op in job["ops"]:
         if op[0] == "decode":

@@ -268,6 +268,7 @@ TEST(Scheduler, EmbeddingMatchesNumpyReference) {
                                   {"n_ctx", 64},
                                   {"out", (dir / "logits.bin").string()},
                                   {"hidden_out", (dir / "hidden.bin").string()},
+                                  {"kv_type", "f16"},  // the default KV cache rounds K and V
                                   {"ops", json::array({json::array({"decode", tokens})})}}});
   std::ofstream(dir / "jobs.json") << jobs.dump();
   const auto r = edgelm::test::run_command(

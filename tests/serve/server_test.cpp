@@ -289,9 +289,14 @@ TEST(Server, ApiKeysAndRateLimits) {
 // With every slot busy and no queue, a request gets 503 with Retry-After; a client that hangs up
 // frees its slot for the next one.
 TEST(Server, FullQueueGets503AndDisconnectFreesTheSlot) {
-  TestServer server(small_options(1, 0));
+  // The stream must outlast the checks below: a long context and no end-of-sequence token
+  // (id 2 in stories260K's vocabulary) keep it generating for seconds.
+  ServerOptions options = small_options(1, 0);
+  options.scheduler.n_ctx = 4096;
+  TestServer server(options);
   RawConnection streaming(server.port());
   json endless = completion_body(1, 4000, true);
+  endless["logit_bias"] = {{"2", -100}};
   const std::string payload = endless.dump();
   streaming.send(
       "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "

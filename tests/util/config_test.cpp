@@ -25,6 +25,25 @@ TEST(Config, DefaultsWhenEmpty) {
   EXPECT_FALSE(c->context_shift);
 }
 
+TEST(Config, KvType) {
+  auto f32 = parse_config(R"({"kv_type": "f32"})");
+  ASSERT_TRUE(f32) << f32.error().to_string();
+  EXPECT_EQ(f32->kv_type, TensorType::kF32);
+  auto f16 = parse_config(R"({"kv_type": "f16"})");
+  ASSERT_TRUE(f16) << f16.error().to_string();
+  EXPECT_EQ(f16->kv_type, TensorType::kF16);
+  EXPECT_EQ(parse_config("{}")->kv_type, TensorType::kF16);  // llama.cpp's default
+  for (const char* text :
+       {R"({"kv_type": "q8_0"})", R"({"kv_type": "F16"})", R"({"kv_type": 16})"}) {
+    auto bad = parse_config(text, "edgelm.json");
+    ASSERT_FALSE(bad) << text;
+    EXPECT_EQ(bad.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_NE(bad.error().message.find("'kv_type'"), std::string::npos) << bad.error().message;
+  }
+  EXPECT_NE(parse_config(R"({"kv_type": "bf16"})").error().message.find("valid: f16, f32"),
+            std::string::npos);
+}
+
 TEST(Config, UnknownKeyListsValidKeys) {
   auto c = parse_config(R"({"quant_bitz": 8})", "edgelm.json");
   ASSERT_FALSE(c);
