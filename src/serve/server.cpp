@@ -22,9 +22,6 @@ namespace {
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-// How long a non-streaming request waits before its response switches to a chunked body that
-// carries whitespace until the JSON is ready (so a client that went away is noticed).
-constexpr auto kPlainWait = std::chrono::milliseconds(1000);
 constexpr auto kHeartbeat = std::chrono::milliseconds(1000);
 constexpr auto kStreamPoll = std::chrono::milliseconds(250);
 
@@ -367,7 +364,7 @@ void Server::Impl::handle_generation(const httplib::Request& req, httplib::Respo
                   : detail::text_completion(header, echo_text + all.text, lp, outcome);
     };
     auto all = std::make_shared<GenerationDelta>();
-    const auto until = Clock::now() + kPlainWait;
+    const auto until = Clock::now() + options.plain_wait;
     while (!job->done() && Clock::now() < until) {
       job->wait(*all, std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()) +
                           std::chrono::milliseconds(1));
@@ -382,6 +379,7 @@ void Server::Impl::handle_generation(const httplib::Request& req, httplib::Respo
     // Still generating: from here on the status is 200 and the body is chunked; whitespace
     // (valid before JSON) goes out every heartbeat, and a failed write cancels the job.
     ++open_streams;
+    res.status = 200;  // set now: the exchange records the status when this handler returns
     res.set_chunked_content_provider(
         "application/json",
         [job, all, respond](size_t, httplib::DataSink& sink) {

@@ -286,6 +286,26 @@ TEST(Server, ApiKeysAndRateLimits) {
   EXPECT_EQ(other->status, 200);
 }
 
+// A non-streamed completion still running after ServerOptions::plain_wait goes out as a chunked
+// body (whitespace heartbeats, then the JSON); it is counted as a 200 like any other.
+TEST(Server, SlowPlainCompletionIsChunkedAndCountedAs200) {
+  ServerOptions options = small_options(1, 0);
+  options.plain_wait = std::chrono::milliseconds(0);
+  TestServer server(options);
+  json slow = completion_body(1, 64);
+  slow["logit_bias"] = {{"2", -100}};  // no end-of-sequence: all 64 tokens
+  auto c = server.client();
+  auto r = c.Post("/v1/completions", slow.dump(), "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(r->get_header_value("Transfer-Encoding"), "chunked");
+  EXPECT_EQ(json::parse(r->body)["usage"]["completion_tokens"], 64);
+  const std::string metrics = c.Get("/metrics")->body;
+  EXPECT_NE(metrics.find("edgelm_requests_total{endpoint=\"/v1/completions\",status=\"200\"} 1"),
+            std::string::npos)
+      << metrics;
+}
+
 // With every slot busy and no queue, a request gets 503 with Retry-After; a client that hangs up
 // frees its slot for the next one.
 TEST(Server, FullQueueGets503AndDisconnectFreesTheSlot) {

@@ -59,6 +59,9 @@ struct ServerOptions {
   std::chrono::seconds read_timeout{10};  // per read of a request (slow clients are cut off)
   std::chrono::seconds write_timeout{10};
   std::chrono::seconds retry_after{1};             // Retry-After when the queue is full
+  // A non-streaming request still generating after this long gets a chunked body that carries
+  // whitespace heartbeats until the JSON is ready, so a client that went away is noticed.
+  std::chrono::milliseconds plain_wait{1000};
   bool log_text = false;                           // prompts and completions in the log
   std::function<void(std::string_view line)> log;  // one line per request; empty: silent
   ChatHandler chat_handler;                        // empty: the built-in chat completions
