@@ -492,31 +492,43 @@ std::variant<Request, ApiError> parse_request(std::string_view text, const Reque
   return out;
 }
 
+// Chat and completion requests: OpenAI's sampling defaults, the shared generation fields after
+// the endpoint's own (read_own_field returns false for keys that are not its own), then the
+// checks across generation fields.
+template <class Request, class ReadOwnField>
+std::variant<Request, ApiError> parse_generation_request(std::string_view text,
+                                                         const RequestLimits& limits,
+                                                         const std::string& required, bool chat,
+                                                         const ReadOwnField& read_own_field) {
+  Request initial;
+  initial.sampling = openai_sampling_defaults();
+  return parse_request(
+      text, limits, std::move(initial), required,
+      [&](Fields& f, const std::string& key, const json& v, Request& out) {
+        return read_own_field(f, key, v, out) ||
+               read_generation_field(f, key, v, limits, chat, out);
+      },
+      [chat](Fields& f, const json& body, Request& out) { finish_generation(f, body, chat, out); });
+}
+
 }  // namespace
 
 std::variant<ChatRequest, ApiError> parse_chat_request(std::string_view text,
                                                        const RequestLimits& limits) {
-  ChatRequest initial;
-  initial.sampling = openai_sampling_defaults();
-  return parse_request(
-      text, limits, std::move(initial), "messages",
+  return parse_generation_request<ChatRequest>(
+      text, limits, "messages", /*chat=*/true,
       [&](Fields& f, const std::string& key, const json& v, ChatRequest& out) {
-        if (key != "messages") return read_generation_field(f, key, v, limits, /*chat=*/true, out);
+        if (key != "messages") return false;
         read_messages(f, v, limits, out.messages);
         return true;
-      },
-      [](Fields& f, const json& body, ChatRequest& out) {
-        finish_generation(f, body, /*chat=*/true, out);
       });
 }
 
 std::variant<CompletionRequest, ApiError> parse_completion_request(std::string_view text,
                                                                    const RequestLimits& limits) {
-  CompletionRequest initial;
-  initial.sampling = openai_sampling_defaults();
-  return parse_request(
-      text, limits, std::move(initial), "prompt",
-      [&](Fields& f, const std::string& key, const json& v, CompletionRequest& out) {
+  return parse_generation_request<CompletionRequest>(
+      text, limits, "prompt", /*chat=*/false,
+      [](Fields& f, const std::string& key, const json& v, CompletionRequest& out) {
         if (key == "prompt") {
           if (auto p = read_prompt(f, "prompt", v, true)) out.prompt = std::move(*p);
         } else if (key == "echo") {
@@ -526,12 +538,9 @@ std::variant<CompletionRequest, ApiError> parse_completion_request(std::string_v
             f.fail(invalid_request("'" + key + "' is not supported", key, "unsupported_parameter"));
           }
         } else {
-          return read_generation_field(f, key, v, limits, /*chat=*/false, out);
+          return false;
         }
         return true;
-      },
-      [](Fields& f, const json& body, CompletionRequest& out) {
-        finish_generation(f, body, /*chat=*/false, out);
       });
 }
 
