@@ -33,6 +33,7 @@ struct ModelOptions {
   std::optional<int32_t> batch;
   std::optional<std::string> kv_type;  // --kv-type f16|f32
   bool no_mmap = false;
+  bool no_repack = false;
   bool context_shift = false;
 
   void add_to(CLI::App& app);

@@ -60,6 +60,8 @@ void ModelOptions::add_to(CLI::App& app) {
       ->check(CLI::Range(1, 1 << 16));
   add_kv_type_option(app, kv_type);
   app.add_flag("--no-mmap", no_mmap, "read the model into memory instead of mapping it");
+  app.add_flag("--no-repack", no_repack,
+               "multiply the weights in their file layout (no load-time copy; config key repack)");
   app.add_flag("--context-shift", context_shift,
                "when the context is full, drop old tokens and go on");
 }
@@ -78,6 +80,7 @@ Result<Config> ModelOptions::resolve_config() const {
     EDGELM_TRY(config.kv_type, parse_kv_type(*kv_type, "--kv-type"));
   }
   if (no_mmap) config.use_mmap = false;
+  if (no_repack) config.repack = false;
   if (context_shift) config.context_shift = true;
   return config;
 }

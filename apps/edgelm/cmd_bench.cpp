@@ -12,6 +12,7 @@ void register_bench(CLI::App& app, int& exit_code) {
   auto as_json = std::make_shared<bool>(false);
   auto as_csv = std::make_shared<bool>(false);
   auto no_mmap = std::make_shared<bool>(false);
+  auto no_repack = std::make_shared<bool>(false);
   auto no_bandwidth = std::make_shared<bool>(false);
   auto config_path = std::make_shared<std::string>();
   auto kv_type = std::make_shared<std::optional<std::string>>();
@@ -22,6 +23,7 @@ void register_bench(CLI::App& app, int& exit_code) {
   cmd->add_option("-n,--n-gen", o->n_gen, "generated tokens (0: skip)")->capture_default_str();
   cmd->add_option("-r,--repetitions", o->repetitions, "repetitions of each test")->capture_default_str();
   cmd->add_flag("--no-mmap", *no_mmap, "read the model into memory");
+  cmd->add_flag("--no-repack", *no_repack, "multiply the weights in their file layout");
   cmd->add_flag("--no-bandwidth", *no_bandwidth, "skip the memory-bandwidth measurement");
   auto* json_flag = cmd->add_flag("--json", *as_json, "JSON output");
   cmd->add_flag("--csv", *as_csv, "CSV output")->excludes(json_flag);
@@ -35,6 +37,7 @@ void register_bench(CLI::App& app, int& exit_code) {
         return;
       }
       o->use_mmap = config->use_mmap;
+      o->repack = config->repack;
       o->kv_type = config->kv_type;
     }
     if (*kv_type) {
@@ -46,6 +49,7 @@ void register_bench(CLI::App& app, int& exit_code) {
       o->kv_type = *type;
     }
     if (*no_mmap) o->use_mmap = false;
+    if (*no_repack) o->repack = false;
     o->measure_bandwidth = !*no_bandwidth;
     if (model->empty()) {
       auto found = runtime::find_default_model();

@@ -22,6 +22,7 @@ struct BenchOptions {
   int32_t n_gen = 64;      // tg test length (0: skip)
   int repetitions = 5;
   bool use_mmap = true;
+  bool repack = true;  // model::LoadOptions::repack
   bool measure_bandwidth = true;
   TensorType kv_type = TensorType::kF16;  // KV cache element type of the pp/tg contexts
 };

@@ -17,6 +17,7 @@ namespace edgelm {
 struct Config {
   int quant_bits = 0;          // 0: keep stored types; 8 or 4: quantize wider weights at load time
   bool use_mmap = true;        // map tensor data read-only instead of reading it into memory
+  bool repack = true;          // copy q8_0/q4_0 matmul weights into the CPU's fastest layout at load
   std::string provider = "cpu";  // execution provider; normalized to its short name
   int threads = 0;             // 0: one per available core
   int32_t ctx = 0;             // context length; 0: the model's training length, capped at 4096

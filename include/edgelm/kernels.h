@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string_view>
 #include <vector>
 
@@ -11,14 +13,52 @@
 
 namespace edgelm::kernels {
 
-// A weight matrix of `rows` rows of `cols` elements each, stored row-major in `type` blocks
-// (GGUF ne = [cols, rows]); row r starts at data + r * row_bytes.
+// How the bytes of a weight matrix are arranged.
+enum class WeightLayout : uint8_t {
+  // Rows of `type` blocks one after another, as stored in GGUF files.
+  kRowMajor,
+  // RepackedMatrix's layout for q8_0 and q4_0 on AVX-512 VNNI: groups of 16 rows; in a group,
+  // block by block, the quants as 8 (q8_0) or 4 (q4_0) registers whose 32-bit lane i holds 4
+  // quant bytes of row i (q8_0 stored + 128, unsigned), then the 16 rows' f16 block scales.
+  kInterleaved16,
+};
+
+// A weight matrix of `rows` rows of `cols` elements each in `type` blocks (GGUF ne = [cols,
+// rows]). Row-major: row r starts at data + r * row_bytes. Interleaved: see WeightLayout;
+// row_bytes is still the size of one row of blocks.
 struct MatrixView {
   TensorType type = TensorType::kF32;
   const uint8_t* data = nullptr;
   int64_t rows = 0;
   int64_t cols = 0;
   uint64_t row_bytes = 0;
+  WeightLayout layout = WeightLayout::kRowMajor;
+};
+
+// Weight matrices copied once, at load time, into the layout the active CPU path multiplies
+// fastest, in one block of memory of its own (huge pages where the OS grants them, so the
+// hardware prefetchers are not stopped at every 4 KiB page as they are in a file mapping).
+class RepackedWeights {
+ public:
+  // Repacks every matrix in `matrices` that the active path multiplies faster in another layout:
+  // its view is pointed at the copy, after `replaced` (if set) is called with the old view so
+  // that the caller can give the source memory back. Matrices without a faster layout, or all of
+  // them when the memory cannot be had, stay as they are.
+  static RepackedWeights repack(const std::vector<MatrixView*>& matrices,
+                                const std::function<void(const MatrixView&)>& replaced = nullptr);
+
+  RepackedWeights() = default;
+  RepackedWeights(RepackedWeights&&) noexcept = default;
+  RepackedWeights& operator=(RepackedWeights&&) noexcept = default;
+
+  uint64_t bytes() const { return bytes_; }  // 0: nothing was repacked
+
+ private:
+  struct Free {
+    void operator()(uint8_t* p) const;
+  };
+  std::unique_ptr<uint8_t, Free> storage_;
+  uint64_t bytes_ = 0;
 };
 
 // y[t * w.rows + r] = sum_c W[r][c] * x[t * w.cols + c] for t < n_tokens. Never writes x.

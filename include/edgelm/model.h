@@ -89,20 +89,25 @@ struct Segment;  // the rows of one sequence in a pass
 
 struct LoadOptions {
   bool use_mmap = true;  // false: read the whole file into memory
+  // Copy the matmul weights the active CPU path multiplies faster in another layout (q8_0 and
+  // q4_0 on AVX-512 VNNI) into that layout at load time; the mapped pages they replace are given
+  // back. false: every weight is read where it lies in the file.
+  bool repack = true;
 };
 
 class Model {
  public:
   static Result<std::unique_ptr<Model>> load(const std::filesystem::path& path,
                                              const LoadOptions& options = {});
-  // Validates hyper-parameters and every expected tensor (name, shape, type). `owner`, when set,
-  // is kept alive as long as the Model: pass the owner of the bytes a parse()d file points into.
+  // Validates hyper-parameters and every expected tensor (name, shape, type) of an opened file
+  // (options.use_mmap is the file's business and is not read here).
   static Result<std::unique_ptr<Model>> from_gguf(format::GgufFile&& file,
-                                                  std::shared_ptr<const void> owner = nullptr);
+                                                  const LoadOptions& options = {});
   // Parses a GGUF image held in memory (a model decrypted into locked memory, quantized at load
   // time, ...). `owner` keeps `bytes` alive for the Model's lifetime, e.g. a
   // std::shared_ptr<std::vector<uint8_t>> or a shared_ptr to a security::SecureBuffer; the bytes
-  // must not change while the Model lives.
+  // must not change while the Model lives. Weights are never repacked: a copy would double the
+  // memory (heap bytes cannot be given back) and would leave locked memory.
   static Result<std::unique_ptr<Model>> from_memory(std::span<const uint8_t> bytes,
                                                     std::shared_ptr<const void> owner);
   ~Model();
@@ -113,6 +118,8 @@ class Model {
 
  private:
   Model(format::GgufFile&& file, HParams hparams, std::shared_ptr<const void> owner);
+  static Result<std::unique_ptr<Model>> build(format::GgufFile&& file,
+                                              std::shared_ptr<const void> owner, bool repack);
   std::shared_ptr<const void> owner_;  // declared first: released after file_ and the views
   format::GgufFile file_;
   HParams hparams_;

@@ -502,6 +502,14 @@ uint64_t GgufFile::data_offset() const {
 bool GgufFile::is_mapped() const {
   return impl_->storage.is_mapped();
 }
+
+void GgufFile::release_pages(std::span<const uint8_t> range) const {
+  impl_->storage.release_pages(range);
+}
+
+void GgufFile::prefetch_pages(std::span<const uint8_t> range) const {
+  impl_->storage.prefetch_pages(range);
+}
 const std::filesystem::path& GgufFile::path() const {
   return impl_->path;
 }

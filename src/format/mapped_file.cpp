@@ -84,6 +84,27 @@ Result<MappedFile> MappedFile::open(const std::filesystem::path& path, bool use_
   return file;
 }
 
+void MappedFile::release_pages(std::span<const uint8_t> range) const {
+  // Only a mapping can give pages back: on a heap copy MADV_DONTNEED would zero them.
+  if (!mapped_ || range.empty() || range.data() < data_ || range.data() + range.size() > data_ + size_) {
+    return;
+  }
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = (reinterpret_cast<uintptr_t>(range.data()) + page - 1) / page * page;
+  const auto end = (reinterpret_cast<uintptr_t>(range.data()) + range.size()) / page * page;
+  if (begin < end) (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
+void MappedFile::prefetch_pages(std::span<const uint8_t> range) const {
+  if (!mapped_ || range.empty() || range.data() < data_ || range.data() + range.size() > data_ + size_) {
+    return;
+  }
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<uintptr_t>(range.data()) / page * page;
+  const auto end = reinterpret_cast<uintptr_t>(range.data()) + range.size();
+  (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_WILLNEED);
+}
+
 MappedFile::MappedFile(MappedFile&& other) noexcept
     : data_(std::exchange(other.data_, nullptr)),
       size_(std::exchange(other.size_, 0)),

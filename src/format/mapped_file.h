@@ -25,6 +25,10 @@ class MappedFile {
 
   std::span<const uint8_t> bytes() const { return {data_, size_}; }
   bool is_mapped() const { return mapped_; }
+  // See GgufFile::release_pages.
+  void release_pages(std::span<const uint8_t> range) const;
+  // See GgufFile::prefetch_pages.
+  void prefetch_pages(std::span<const uint8_t> range) const;
 
  private:
   void release();

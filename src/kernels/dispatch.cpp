@@ -104,6 +104,10 @@ void to_f16(const float* src, uint16_t* dst, int64_t n) {
   active().to_f16(src, dst, n);
 }
 
+WeightLayout preferred_layout() {
+  return active().preferred_layout;
+}
+
 std::string_view active_cpu_path() {
   return active().name;
 }

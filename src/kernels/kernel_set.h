@@ -23,7 +23,12 @@ struct KernelSet {
   void (*attention_f16)(const AttentionParams& p, const float* q, int64_t n_tokens, int32_t pos0,
                         const uint16_t* k, const uint16_t* v, float* out, ThreadPool* pool);
   void (*to_f16)(const float* src, uint16_t* dst, int64_t n);
+  // The layout RepackedMatrix writes for this set (its matmul must then accept it).
+  WeightLayout preferred_layout = WeightLayout::kRowMajor;
 };
+
+// The active set's preferred_layout.
+WeightLayout preferred_layout();
 
 // The EDGELM_CPU name of a Highway target ("avx512vnni", "avx2", "neon", "hwy_scalar", ...).
 std::string_view highway_target_name(int64_t target);

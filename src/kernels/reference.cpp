@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "edgelm/quant.h"
+#include "kernels/interleaved.h"
 #include "kernels/kernel_set.h"
 #include "kernels/parallel.h"
 
@@ -25,8 +26,7 @@ bool matmul(const MatrixView& w, const float* x, int64_t n_tokens, float* y, Thr
   parallel_for(pool, w.rows, kRowGranule, [&](int64_t row_begin, int64_t row_end) {
     std::vector<float> row(static_cast<size_t>(w.cols));
     for (int64_t r = row_begin; r < row_end; ++r) {
-      // Cannot fail: the type is supported and cols is a whole number of blocks (MatrixView).
-      (void)tensor::dequantize_row(w.type, w.data + r * w.row_bytes, row.data(), w.cols);
+      reference::get_row(w, r, row.data());
       for (int64_t t = 0; t < n_tokens; ++t) {
         const float* xt = x + t * w.cols;
         double sum = 0.0;
@@ -39,7 +39,15 @@ bool matmul(const MatrixView& w, const float* x, int64_t n_tokens, float* y, Thr
 }
 
 void get_row(const MatrixView& w, int64_t row, float* dst) {
-  if (!tensor::dequantize_row(w.type, w.data + row * w.row_bytes, dst, w.cols)) {
+  const uint8_t* blocks = w.data + row * w.row_bytes;
+  std::vector<uint8_t> unpacked;
+  if (w.layout == WeightLayout::kInterleaved16) {
+    unpacked.resize(w.row_bytes);
+    interleaved::unpack_row(w, row, unpacked.data());
+    blocks = unpacked.data();
+  }
+  // Cannot fail for a supported type: cols is a whole number of blocks (MatrixView).
+  if (!tensor::dequantize_row(w.type, blocks, dst, w.cols)) {
     for (int64_t c = 0; c < w.cols; ++c) dst[c] = std::numeric_limits<float>::quiet_NaN();
   }
 }

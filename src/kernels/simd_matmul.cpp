@@ -18,6 +18,8 @@
 #include "edgelm/quant.h"
 #include "kernels/avx512_vnni_dot.h"
 #include "kernels/avx512_vnni_gemm.h"
+#include "kernels/avx512_vnni_interleaved.h"
+#include "kernels/interleaved.h"
 #include "kernels/kernel_set.h"
 #include "kernels/parallel.h"
 #include "kernels/quantized_activations.h"
@@ -680,7 +682,33 @@ HWY_INLINE void PrefetchAhead(const MatrixView& w, int64_t r, int64_t end) {
   for (const uint8_t* p = first; p < last; p += 64) hwy::Prefetch(p);
 }
 
+#if EDGELM_INT8_DOT && HWY_TARGET == HWY_AVX3_DL
+bool InterleavedMatmul(const MatrixView& w, const float* x, int64_t n_tokens, float* y,
+                       ThreadPool* pool) {
+  if (w.layout != WeightLayout::kInterleaved16 || !avx512_vnni::cpu_has_avx512_vnni()) return false;
+  // Buffers grow once per calling thread and are reused by every later call; workers must read
+  // the caller's buffers (naming a thread_local in the lambda would not).
+  thread_local QuantizedActivations buffers;
+  thread_local std::vector<int32_t> block_sums_buffer;
+  QuantizeActivations(x, n_tokens, w.cols, buffers);
+  avx512_vnni::prepare_interleaved(buffers, block_sums_buffer);
+  const QuantizedActivations& xq = buffers;
+  const std::vector<int32_t>& block_sums = block_sums_buffer;
+  parallel_for(pool, w.rows, interleaved::kGroupRows, [&](int64_t begin, int64_t end) {
+    avx512_vnni::interleaved_rows(w, begin, end, xq, block_sums, y);
+  });
+  return true;
+}
+#endif
+
 bool Matmul(const MatrixView& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool) {
+  if (w.layout != WeightLayout::kRowMajor) {
+#if EDGELM_INT8_DOT && HWY_TARGET == HWY_AVX3_DL
+    return InterleavedMatmul(w, x, n_tokens, y, pool);
+#else
+    return false;  // the reference reads every layout
+#endif
+  }
   if (w.type == TensorType::kF32 || w.type == TensorType::kF16 || w.type == TensorType::kBF16) {
     parallel_for(pool, w.rows, kRowGranule, [&](int64_t begin, int64_t end) {
       TiledRows(begin, end, n_tokens, [&](auto tile, int64_t r, int64_t t0) {
@@ -740,6 +768,9 @@ bool Matmul(const MatrixView& w, const float* x, int64_t n_tokens, float* y, Thr
 
 void FillMatmul(KernelSet* set) {
   set->matmul = &Matmul;
+#if EDGELM_INT8_DOT && HWY_TARGET == HWY_AVX3_DL
+  if (avx512_vnni::cpu_has_avx512_vnni()) set->preferred_layout = WeightLayout::kInterleaved16;
+#endif
 }
 
 }  // namespace HWY_NAMESPACE

@@ -16,7 +16,7 @@ Result<std::unique_ptr<Model>> Model::load(const std::filesystem::path& path,
   format::GgufOpenOptions open_options;
   open_options.use_mmap = options.use_mmap;
   EDGELM_TRY(format::GgufFile file, format::GgufFile::open(path, open_options));
-  auto model = from_gguf(std::move(file));
+  auto model = from_gguf(std::move(file), options);
   if (!model) {
     Error error = std::move(model).error();
     error.message = path.string() + ": " + error.message;
@@ -26,13 +26,8 @@ Result<std::unique_ptr<Model>> Model::load(const std::filesystem::path& path,
 }
 
 Result<std::unique_ptr<Model>> Model::from_gguf(format::GgufFile&& file,
-                                                std::shared_ptr<const void> owner) {
-  EDGELM_TRY(HParams hparams, read_hparams(file));
-  std::unique_ptr<Model> model(new Model(std::move(file), std::move(hparams), std::move(owner)));
-  // The views point into model->file_, which owns the (mapped) bytes for the model's lifetime, or
-  // into the bytes model->owner_ keeps alive.
-  EDGELM_TRY(model->weights_, detail::load_weights(model->file_, model->hparams_));
-  return model;
+                                                const LoadOptions& options) {
+  return build(std::move(file), nullptr, options.repack);
 }
 
 Result<std::unique_ptr<Model>> Model::from_memory(std::span<const uint8_t> bytes,
@@ -43,7 +38,18 @@ Result<std::unique_ptr<Model>> Model::from_memory(std::span<const uint8_t> bytes
         "model from memory: no owner keeps the " + std::to_string(bytes.size()) + " bytes alive");
   }
   EDGELM_TRY(format::GgufFile file, format::GgufFile::parse(bytes));
-  return from_gguf(std::move(file), std::move(owner));
+  return build(std::move(file), std::move(owner), /*repack=*/false);
+}
+
+Result<std::unique_ptr<Model>> Model::build(format::GgufFile&& file,
+                                            std::shared_ptr<const void> owner, bool repack) {
+  EDGELM_TRY(HParams hparams, read_hparams(file));
+  std::unique_ptr<Model> model(new Model(std::move(file), std::move(hparams), std::move(owner)));
+  // The views point into model->file_, which owns the (mapped) bytes for the model's lifetime, or
+  // into the bytes model->owner_ keeps alive.
+  EDGELM_TRY(model->weights_, detail::load_weights(model->file_, model->hparams_));
+  if (repack) detail::repack_weights(*model->weights_, model->file_);
+  return model;
 }
 
 }  // namespace edgelm::model

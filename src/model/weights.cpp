@@ -138,4 +138,25 @@ Result<std::unique_ptr<Weights>> load_weights(const format::GgufFile& file, cons
   return weights;
 }
 
+void repack_weights(Weights& weights, const format::GgufFile& file) {
+  std::vector<kernels::MatrixView*> matrices;
+  // Tied embeddings: the lookup reads the output matrix's copy too (get_row reads any layout).
+  const bool tied = weights.token_embd.data == weights.output.data;
+  matrices.push_back(&weights.output);
+  for (LayerWeights& l : weights.layers) {
+    for (kernels::MatrixView* m : {&l.wq, &l.wk, &l.wv, &l.wqkv, &l.wo, &l.ffn_gate, &l.ffn_up,
+                                   &l.ffn_down}) {
+      if (m->data != nullptr) matrices.push_back(m);
+    }
+  }
+  // Repacking reads every weight once, in file order: have the OS read ahead of it.
+  for (const kernels::MatrixView* m : matrices) {
+    file.prefetch_pages({m->data, m->row_bytes * static_cast<uint64_t>(m->rows)});
+  }
+  weights.repacked = kernels::RepackedWeights::repack(matrices, [&](const kernels::MatrixView& m) {
+    file.release_pages({m.data, m.row_bytes * static_cast<uint64_t>(m.rows)});
+  });
+  if (tied) weights.token_embd = weights.output;
+}
+
 }  // namespace edgelm::model::detail

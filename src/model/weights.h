@@ -45,6 +45,8 @@ struct Weights {
   // 1-D tensors (norms, biases, rope factors) converted to floats at load time; a deque keeps
   // the pointers above stable as it grows.
   std::deque<std::vector<float>> vectors;
+  // Copies of matrices in the active CPU path's preferred layout (the views above point into it).
+  kernels::RepackedWeights repacked;
 };
 
 // The GGUF name of a tensor of block il: "blk.<il>.<suffix>".
@@ -71,5 +73,9 @@ class TensorLoader {
 
 // Loads and checks every tensor the hyper-parameters call for.
 Result<std::unique_ptr<Weights>> load_weights(const format::GgufFile& file, const HParams& hp);
+
+// Repacks every matrix the kernels multiply faster in another layout (kernels::RepackedMatrix) and
+// points its views at the copy; the file pages the copies replace are released (mapped files).
+void repack_weights(Weights& weights, const format::GgufFile& file);
 
 }  // namespace edgelm::model::detail

@@ -70,7 +70,9 @@ Result<std::unique_ptr<model::Model>> load_model(const fs::path& path, const Con
   // Check the bytes that will run, before any tensor is used.
   if (check_signature) EDGELM_CHECK(security::verify_model_bytes(path, file.bytes(), policy));
   if (config.quant_bits != 0) return quantize_at_load(file, config.quant_bits, config.resolved_threads());
-  return model::Model::from_gguf(std::move(file));
+  model::LoadOptions load_options;
+  load_options.repack = config.repack;
+  return model::Model::from_gguf(std::move(file), load_options);
 }
 
 }  // namespace

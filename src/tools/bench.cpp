@@ -69,6 +69,7 @@ Result<double> time_load(const BenchOptions& o) {
   const auto start = Clock::now();
   model::LoadOptions load;
   load.use_mmap = o.use_mmap;
+  load.repack = o.repack;
   EDGELM_TRY(auto model, model::Model::load(o.model, load));
   model::ContextOptions copts;
   copts.n_ctx = 16;
@@ -107,6 +108,7 @@ Result<BenchReport> run_bench(const BenchOptions& o) {
 
   model::LoadOptions load;
   load.use_mmap = o.use_mmap;
+  load.repack = o.repack;
   EDGELM_TRY(auto model, model::Model::load(o.model, load));
   const auto& hp = model->hparams();
   const auto& file = model->gguf();

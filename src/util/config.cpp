@@ -70,6 +70,12 @@ const std::vector<KeySpec>& key_specs() {
          c.use_mmap = v.get<bool>();
          return {};
        }},
+      {"repack", "boolean",
+       [](const json& v, Config& c, const std::string& where) -> Status {
+         if (!v.is_boolean()) return bad_value(where, "expected true or false, got " + std::string(v.type_name()));
+         c.repack = v.get<bool>();
+         return {};
+       }},
       {"provider", "string: CPUExecutionProvider or cpu",
        [](const json& v, Config& c, const std::string& where) -> Status {
          if (!v.is_string()) return bad_value(where, "expected a string, got " + std::string(v.type_name()));

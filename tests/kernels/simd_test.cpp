@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <string>
+#include <tuple>
 
+#include "kernels/interleaved.h"
 #include "kernels/test_util.h"
 
 namespace edgelm::kernels {
@@ -284,6 +287,79 @@ TEST_F(FastPaths, ToF16MatchesReference) {
       EXPECT_EQ(got[n], 0xabcd) << "wrote past n = " << n;
     }
   });
+}
+
+// Load-time repacking (RepackedMatrix, WeightLayout::kInterleaved16): the copy holds exactly the
+// file's blocks, every path multiplies it (the reference by unpacking rows, the AVX-512 VNNI path
+// natively) within the same bound as the row-major matrix, and lookups read it back exactly.
+TEST_F(FastPaths, RepackedMatricesMatchReference) {
+  ThreadPool one(1), three(3);
+  bool any_repacked = false;
+  for (TensorType type : {TensorType::kQ8_0, TensorType::kQ4_0}) {
+    for (int64_t rows : {16, 48}) {
+      for (int64_t cols : {32, 96, 576}) {
+        SCOPED_TRACE(std::string(tensor_type_name(type)) + " " + std::to_string(rows) + "x" +
+                     std::to_string(cols));
+        auto values = random_floats(rows * cols, 70, 2.0f);
+        values[5] = 0.0f;  // and a zero block: scale 0
+        std::fill_n(values.begin() + cols, 32, 0.0f);
+        const auto m = test::make_matrix(type, rows, cols, values);
+        for (const std::string& path : fast_paths()) {
+          ASSERT_TRUE(set_cpu_path(path));
+          MatrixView packed = m.view;
+          const RepackedWeights repacked = RepackedWeights::repack({&packed});
+          if (repacked.bytes() == 0) {
+            EXPECT_EQ(packed.data, m.view.data);
+            continue;
+          }
+          SCOPED_TRACE("repacked on " + path);
+          any_repacked = true;
+          ASSERT_EQ(packed.layout, WeightLayout::kInterleaved16);
+          std::vector<uint8_t> row(m.view.row_bytes);
+          std::vector<float> expected_row(static_cast<size_t>(cols)), actual_row(expected_row);
+          for (int64_t r = 0; r < rows; ++r) {
+            interleaved::unpack_row(packed, r, row.data());
+            ASSERT_EQ(0, std::memcmp(row.data(), m.view.data + r * m.view.row_bytes, row.size()))
+                << "row " << r;
+            get_row(m.view, r, expected_row.data());
+            get_row(packed, r, actual_row.data());
+            ASSERT_EQ(expected_row, actual_row) << "row " << r;
+          }
+          for (int64_t n_tokens : {1, 2, 3, 5, 8, 9, 17}) {
+            SCOPED_TRACE(std::to_string(n_tokens) + " tokens");
+            const auto x = random_floats(cols * n_tokens, 71 + static_cast<uint32_t>(n_tokens));
+            const MatmulExpectation expected(m, x, n_tokens);
+            expected.check(run_matmul(packed, x, n_tokens, one));
+            expected.check(run_matmul(packed, x, n_tokens, three));
+            // A path switched after loading still multiplies the copy (through the reference).
+            ASSERT_TRUE(set_cpu_path("scalar"));
+            const auto unpacked = run_matmul(m.view, x, n_tokens, one);
+            EXPECT_EQ(unpacked, run_matmul(packed, x, n_tokens, three));
+            ASSERT_TRUE(set_cpu_path(path));
+          }
+        }
+      }
+    }
+  }
+  // This machine's fast path either repacks (AVX-512 VNNI) or keeps the file layout.
+  EXPECT_EQ(any_repacked, std::find(fast_paths().begin(), fast_paths().end(), "avx512vnni") !=
+                              fast_paths().end());
+}
+
+TEST(Repack, OnlyWholeGroupsOfQ8_0AndQ4_0) {
+  for (auto [type, rows, cols, holds] :
+       {std::tuple{TensorType::kQ8_0, 32, 64, true}, std::tuple{TensorType::kQ4_0, 16, 32, true},
+        std::tuple{TensorType::kQ8_0, 17, 64, false}, std::tuple{TensorType::kQ4_1, 16, 64, false},
+        std::tuple{TensorType::kF16, 16, 64, false}, std::tuple{TensorType::kQ8_0, 0, 64, false}}) {
+    const auto m = test::make_matrix(type, rows, cols, random_floats(rows * cols, 80));
+    EXPECT_EQ(interleaved::can_hold(m.view), holds)
+        << tensor_type_name(type) << " " << rows << "x" << cols;
+    set_cpu_path("scalar");
+    MatrixView view = m.view;
+    EXPECT_EQ(RepackedWeights::repack({&view}).bytes(), 0u) << "the reference keeps the file layout";
+    EXPECT_EQ(view.layout, WeightLayout::kRowMajor);
+    set_cpu_path(available_cpu_paths().front());
+  }
 }
 
 TEST(CpuPaths, ScalarIsLastAndSelectable) {

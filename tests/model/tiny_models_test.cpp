@@ -3,12 +3,14 @@
 // (tests/reference/forward.py) on the same script; logits must agree.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <ostream>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "model/model_test_util.h"
+#include "model/weights.h"
 
 namespace edgelm::model::test {
 namespace {
@@ -129,6 +131,30 @@ TEST_P(TinyModelTest, MatchesNumpyReference) {
     }
   }
   kernels::set_cpu_path(initial_path);
+
+  // Load-time repacking (on by default): where this CPU's path repacks the type, the file-layout
+  // model must give the same logits up to float summation order (both round activations to int8
+  // the same way, and the integer block dot products are exact).
+  LoadOptions file_layout;
+  file_layout.repack = false;
+  auto unpacked = Model::load(model_path, file_layout);
+  ASSERT_TRUE(unpacked.has_value()) << unpacked.error().to_string();
+  const kernels::MatrixView& file_ffn_down = (*unpacked)->weights().layers[0].ffn_down;
+  EXPECT_EQ(file_ffn_down.layout, kernels::WeightLayout::kRowMajor);
+  const bool repacked =
+      (*model)->weights().layers[0].ffn_down.layout != kernels::WeightLayout::kRowMajor;
+  kernels::MatrixView copy_of_ffn_down = file_ffn_down;
+  EXPECT_EQ(repacked, kernels::RepackedWeights::repack({&copy_of_ffn_down}).bytes() > 0);
+  if (repacked) {
+    ContextOptions options;
+    options.n_ctx = 64;
+    std::vector<float> flat;
+    for (const LogitsRow& row : run_ops(**unpacked, options, script)) {
+      flat.resize((row.token_index + 1) * n_vocab);
+      std::copy(row.logits.begin(), row.logits.end(), flat.begin() + row.token_index * n_vocab);
+    }
+    EXPECT_LE(max_relative_error(run_ops(**model, options, script), flat, n_vocab), 1e-5);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(AllArchitectures, TinyModelTest, ::testing::ValuesIn(tiny_cases()),
