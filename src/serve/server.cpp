@@ -85,7 +85,12 @@ struct Server::Impl {
     std::string finish;
     std::string prompt_text;      // only with log_text
     std::string completion_text;  // only with log_text
-    ~Exchange();
+    bool recorded = false;
+    // Counts the request in the metrics and writes its log line, once. Streamed responses call it
+    // before their last bytes go out, so that a client which has read the whole response sees it
+    // counted; everything else when the exchange ends.
+    void record();
+    ~Exchange() { record(); }
   };
 
   const runtime::Engine& engine;
@@ -123,8 +128,9 @@ struct Server::Impl {
   void log(const Exchange& ex);
 };
 
-Server::Impl::Exchange::~Exchange() {
-  if (impl == nullptr) return;
+void Server::Impl::Exchange::record() {
+  if (impl == nullptr || recorded) return;
+  recorded = true;
   impl->metrics.count_request(endpoint, status);
   impl->log(*this);
 }
@@ -382,12 +388,13 @@ void Server::Impl::handle_generation(const httplib::Request& req, httplib::Respo
     res.status = 200;  // set now: the exchange records the status when this handler returns
     res.set_chunked_content_provider(
         "application/json",
-        [job, all, respond](size_t, httplib::DataSink& sink) {
+        [job, all, respond, ex](size_t, httplib::DataSink& sink) {
           job->wait(*all, kHeartbeat);
           if (job->done()) {
             job->wait(*all, std::chrono::milliseconds(0));
             int status = 200;
             const std::string body = detail::dump(respond(*all, status));
+            ex->record();
             if (!sink.write(body.data(), body.size())) return false;
             sink.done();
             return true;
@@ -472,6 +479,7 @@ void Server::Impl::handle_generation(const httplib::Request& req, httplib::Respo
             }
           }
           static constexpr std::string_view kDone = "data: [DONE]\n\n";
+          ex->record();
           if (!sink.write(kDone.data(), kDone.size())) return false;
           sink.done();
           return true;
