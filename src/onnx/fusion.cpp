@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <numbers>
+#include <utility>
 
 #include "edgelm/kernels.h"
 #include "edgelm/quant.h"
@@ -171,6 +172,19 @@ std::shared_ptr<PackedLinear> pack_rows(const std::vector<float>& w_t, int64_t n
   return packed;
 }
 
+// Once a kernel holds a packed copy of weight `value` and no other node reads it, frees the
+// source: a heap copy is dropped, and a view of a file mapping gives its pages back (they would
+// fault in again from the file if read; MappedFile never does this to a heap buffer). Otherwise
+// the weights are resident twice.
+void drop_packed_source(Plan& plan, const Uses& uses, const PlanOptions& options, int value) {
+  if (uses.is_output[value] || uses.readers[value].size() != 1) return;
+  const Tensor t = std::exchange(plan.constants[value], Tensor());
+  if (!options.files) return;
+  for (const auto& file : *options.files) {
+    if (t.owner().get() == file.get()) file->release_pages(t.bytes());
+  }
+}
+
 // Adds a constant bias Add reading `value` into the linear node when it is the only reader.
 int absorb_bias(Plan& plan, const Uses& uses, int value, PackedLinear& packed) {
   const int add = uses.sole_reader(value);
@@ -241,6 +255,7 @@ void fuse_float_linear(Plan& plan, const PlanOptions& options) {
     } else {
       out = absorb_bias(plan, uses, out, *packed);
     }
+    drop_packed_source(plan, uses, options, node.inputs[1]);
     emit_linear(plan, static_cast<int>(i), node.inputs[0], out, std::move(packed));
   }
 }
@@ -313,6 +328,7 @@ void fuse_integer_linear(Plan& plan, const PlanOptions& options) {
     if (!packed) continue;
     const int out = absorb_bias(plan, uses, plan.nodes[mul].outputs[0], *packed);
     const int x = dq.inputs[0];
+    drop_packed_source(plan, uses, options, mi.inputs[1]);
     // The Linear takes the final Mul's place (its inputs are ready there); the rest goes dead.
     emit_linear(plan, mul, x, out, std::move(packed));
   }
@@ -671,6 +687,156 @@ void fuse_matmul_transposes(Plan& plan) {
   }
 }
 
+// ---- Attention: Q K -> scale -> mask -> Softmax -> P V as one node ----
+
+// The folded Transposes of a MatMul or PermutedMatMul node (none for MatMul); null otherwise.
+const MatMulPerms* matmul_perms(const Plan& plan, int node) {
+  static const MatMulPerms kNoPerms;
+  if (node < 0 || plan.nodes[node].inputs.size() != 2) return nullptr;
+  if (is_op(plan, node, "MatMul")) return &kNoPerms;
+  if (is_op(plan, node, "edgelm.PermutedMatMul"))
+    return static_cast<const MatMulPerms*>(plan.nodes[node].prepared.get());
+  return nullptr;
+}
+
+// The producer of `value` when `value` has exactly one reader and is no graph output, else -1.
+int single_use_producer(const Uses& uses, int value) {
+  return value >= 0 && uses.sole_reader(value) >= 0 ? uses.producer[value] : -1;
+}
+
+// value = [Mul(., c) | Div(., c)](Q K) with c a constant scalar: fills the nodes and the scale.
+bool match_scores(const Plan& plan, const Uses& uses, int value, AttentionSpec& spec,
+                  int& scale_node, int& qk_node) {
+  scale_node = -1;
+  spec.scale_op = AttentionSpec::Scale::kNone;
+  int node = single_use_producer(uses, value);
+  if (is_op(plan, node, "Mul") && plan.nodes[node].inputs.size() == 2) {
+    for (int side = 0; side < 2 && scale_node < 0; ++side) {
+      if (constant_scalar(plan, plan.nodes[node].inputs[side], spec.scale)) {
+        scale_node = node;
+        spec.scale_op = AttentionSpec::Scale::kMul;
+        value = plan.nodes[node].inputs[1 - side];
+      }
+    }
+  } else if (is_op(plan, node, "Div") && plan.nodes[node].inputs.size() == 2 &&
+             constant_scalar(plan, plan.nodes[node].inputs[1], spec.scale)) {
+    scale_node = node;
+    spec.scale_op = AttentionSpec::Scale::kDiv;
+    value = plan.nodes[node].inputs[0];
+  }
+  if (scale_node >= 0) node = single_use_producer(uses, value);
+  const MatMulPerms* perms = matmul_perms(plan, node);
+  if (!perms || !perms->out.empty()) return false;
+  spec.qk = *perms;
+  qk_node = node;
+  return true;
+}
+
+// Seeded at a last-axis Softmax. The chain's intermediate values must have no other reader;
+// the Softmax's input may pass through a Cast to float (Llama exports softmax(x.float())).
+bool try_attention(Plan& plan, const Uses& uses, int softmax) {
+  const PlannedNode& sm = plan.nodes[softmax];
+  const AttributeDef* axis = sm.def->attr("axis");
+  if (sm.inputs.size() != 1 || sm.outputs.size() != 1 || (axis && axis->i != -1)) return false;
+  auto spec = std::make_shared<AttentionSpec>();
+  const int pv = uses.sole_reader(sm.outputs[0]);
+  const MatMulPerms* pv_perms = matmul_perms(plan, pv);
+  if (!pv_perms || !pv_perms->a.empty() || plan.nodes[pv].inputs[0] != sm.outputs[0] ||
+      plan.nodes[pv].inputs[1] == sm.outputs[0])
+    return false;
+  spec->pv = *pv_perms;
+  int merge = -1;  // the head-merge Transpose after P V, when it is not folded yet
+  if (spec->pv.out.empty()) {
+    const int t = uses.sole_reader(plan.nodes[pv].outputs[0]);
+    const std::vector<int64_t>* perm = transpose_perm(plan, t);
+    if (perm && perm->size() == 4 && perm->back() == 3) {
+      spec->pv.out = *perm;
+      merge = t;
+    }
+  }
+  int value = sm.inputs[0];
+  const int cast = single_use_producer(uses, value);
+  if (is_op(plan, cast, "Cast")) {
+    const AttributeDef* to = plan.nodes[cast].def->attr("to");
+    if (!to || to->i != static_cast<int64_t>(DataType::kFloat)) return false;
+    value = plan.nodes[cast].inputs[0];
+  }
+  int mask_node = -1, mask_value = -1, scale_node = -1, qk = -1;
+  const int m = single_use_producer(uses, value);
+  if (is_op(plan, m, "Add") && plan.nodes[m].inputs.size() == 2) {
+    for (int side = 0; side < 2 && mask_node < 0; ++side) {
+      if (match_scores(plan, uses, plan.nodes[m].inputs[side], *spec, scale_node, qk)) {
+        mask_node = m;
+        mask_value = plan.nodes[m].inputs[1 - side];
+        spec->mask = AttentionSpec::Mask::kAdd;
+      }
+    }
+  } else if (is_op(plan, m, "Where") && plan.nodes[m].inputs.size() == 3) {
+    const auto& in = plan.nodes[m].inputs;
+    if (constant_scalar(plan, in[1], spec->fill) &&
+        match_scores(plan, uses, in[2], *spec, scale_node, qk)) {
+      spec->mask = AttentionSpec::Mask::kWhereFillIfTrue;
+    } else if (constant_scalar(plan, in[2], spec->fill) &&
+               match_scores(plan, uses, in[1], *spec, scale_node, qk)) {
+      spec->mask = AttentionSpec::Mask::kWhereFillIfFalse;
+    }
+    if (spec->mask != AttentionSpec::Mask::kNone) {
+      mask_node = m;
+      mask_value = in[0];
+    }
+  }
+  if (mask_node < 0 && !match_scores(plan, uses, value, *spec, scale_node, qk)) return false;
+
+  const int cast_node = is_op(plan, cast, "Cast") ? cast : -1;
+  std::vector<int> chain{qk, scale_node, mask_node, cast_node, softmax, pv, merge};
+  chain.erase(std::remove(chain.begin(), chain.end(), -1), chain.end());
+  // The fused node's inputs: every value the chain reads but does not compute.
+  std::vector<int> inputs;
+  std::vector<int> computed;
+  for (int n : chain) {
+    if (plan.nodes[n].outputs.size() != 1) return false;
+    for (int id : plan.nodes[n].inputs) {
+      if (id < 0) return false;
+      const bool internal = std::find(computed.begin(), computed.end(), id) != computed.end();
+      if (!internal && std::find(inputs.begin(), inputs.end(), id) == inputs.end())
+        inputs.push_back(id);
+    }
+    computed.push_back(plan.nodes[n].outputs[0]);
+  }
+  auto slot = [&](int id) {
+    const auto c = std::find(computed.begin(), computed.end(), id);
+    if (c != computed.end()) return static_cast<int>(inputs.size() + (c - computed.begin()));
+    return static_cast<int>(std::find(inputs.begin(), inputs.end(), id) - inputs.begin());
+  };
+  for (int n : chain) {
+    AttentionSpec::Step step{plan.nodes[n].def, plan.nodes[n].fn, plan.nodes[n].prepared, {}};
+    for (int id : plan.nodes[n].inputs) step.inputs.push_back(slot(id));
+    spec->steps.push_back(std::move(step));
+  }
+  spec->q = slot(plan.nodes[qk].inputs[0]);
+  spec->k = slot(plan.nodes[qk].inputs[1]);
+  spec->v = slot(plan.nodes[pv].inputs[1]);
+  if (mask_value >= 0) spec->mask_input = slot(mask_value);
+  const int last = chain.back();
+  PlannedNode node;
+  node.def = &synthetic(plan, *plan.nodes[last].def, "edgelm.Attention");
+  node.fn = &attention_op;
+  node.inputs = std::move(inputs);
+  node.outputs = {plan.nodes[last].outputs[0]};
+  node.prepared = std::move(spec);
+  plan.nodes[last] = std::move(node);  // the rest of the chain is now unread
+  ++plan.fused;
+  return true;
+}
+
+void fuse_attention(Plan& plan) {
+  for (size_t i = 0; i < plan.nodes.size(); ++i) {
+    if (plan.nodes[i].def->op_type != "Softmax") continue;
+    const Uses uses(plan);
+    try_attention(plan, uses, static_cast<int>(i));
+  }
+}
+
 }  // namespace
 
 void fuse_norms_and_activations(Plan& plan) {
@@ -692,6 +858,8 @@ void fuse_linear(Plan& plan, const PlanOptions& options) {
   fuse_linear_activation(plan);
   remove_dead_nodes(plan);
   fuse_matmul_transposes(plan);
+  remove_dead_nodes(plan);
+  fuse_attention(plan);
   remove_dead_nodes(plan);
 }
 

@@ -43,15 +43,20 @@ struct PlanOptions {
   int quant_bits = 0;
   uint64_t max_tensor_bytes = kDefaultMaxTensorBytes;
   ThreadPool* pool = nullptr;
+  // Files the weights may view (ModelDef::files); null: never release pages.
+  const std::vector<std::shared_ptr<const format::MappedFile>>* files = nullptr;
 };
 
-// Builds the plan for a validated model (order from validate_model).
-Result<Plan> build_plan(const ModelDef& model, const std::vector<size_t>& order,
+// Builds the plan for a validated model (order from validate_model). The plan takes the
+// initializers' values (the model keeps their definitions), so that fusion can free the source of
+// a weight it has packed.
+Result<Plan> build_plan(ModelDef& model, const std::vector<size_t>& order,
                         const PlanOptions& options);
 
 // Replaces MatMul/Gemm by constant weights (+ bias Add) with prepacked kernel calls, and the
 // DynamicQuantizeLinear/MatMulInteger pattern quantize_dynamic writes by the int8 kernels, then
-// folds Transposes around the remaining (activation x activation) MatMuls into their strides.
+// folds Transposes around the remaining (activation x activation) MatMuls into their strides, and
+// replaces Q K -> scale -> mask -> Softmax -> P V chains by one edgelm.Attention node.
 void fuse_linear(Plan& plan, const PlanOptions& options);
 // Replaces decomposed LayerNorm / RMSNorm / GELU subgraphs (opset 13 exports) by single ops.
 void fuse_norms_and_activations(Plan& plan);

@@ -146,6 +146,7 @@ Result<ModelDef> ModelParser::parse(std::span<const uint8_t> bytes) {
   EDGELM_CHECK(reader_status(reader, here));
   if (bytes.empty()) return format_error(here, "file is empty");
   if (!has_graph) return format_error(here, "model has no graph");
+  for (const auto& [location, file] : external_files_) model.files.push_back(file);
   return model;
 }
 
@@ -474,6 +475,7 @@ Result<InitializerDef> ModelParser::parse_tensor(std::span<const uint8_t> bytes,
     }
     EDGELM_TRY(Tensor copy, Tensor::zeros(dtype, dims));
     if (nbytes) std::memcpy(copy.mutable_raw(), raw->data(), nbytes);
+    if (options_.file) options_.file->release_pages(*raw);
     def.value = std::move(copy);
     return def;
   }
@@ -573,6 +575,7 @@ Result<Tensor> ModelParser::external_tensor(
   }
   EDGELM_TRY(Tensor copy, Tensor::zeros(dtype, std::move(dims)));
   if (nbytes) std::memcpy(copy.mutable_raw(), data, nbytes);
+  it->second->release_pages({data, nbytes});  // only the copy is read from here on
   return copy;
 }
 
@@ -608,7 +611,10 @@ Result<ModelDef> load_model_file(const std::filesystem::path& path, bool use_mma
   options.use_mmap = use_mmap;
   options.base_dir = path.parent_path().empty() ? std::filesystem::path(".") : path.parent_path();
   options.source = path.filename().string();
-  return parse_model(file->bytes(), file, options);
+  options.file = file.get();
+  EDGELM_TRY(ModelDef model, parse_model(file->bytes(), file, options));
+  model.files.push_back(std::move(file));
+  return model;
 }
 
 }  // namespace edgelm::onnx

@@ -13,6 +13,7 @@
 
 #include "edgelm/error.h"
 #include "edgelm/onnx/tensor.h"
+#include "format/mapped_file.h"
 
 namespace edgelm::onnx {
 
@@ -83,6 +84,9 @@ struct ModelDef {
   std::map<std::string, int64_t> opsets;  // domain ("" for ai.onnx) -> version
   std::string producer;
   GraphDef graph;
+  // The model file and external data files whose bytes initializers view (when they were opened
+  // from files): fusion gives back the pages of weights it has copied into packed form.
+  std::vector<std::shared_ptr<const format::MappedFile>> files;
   int64_t default_opset() const;
 };
 
@@ -90,6 +94,9 @@ struct LoadOptions {
   bool use_mmap = true;
   std::optional<std::filesystem::path> base_dir;  // for external data; none: refuse it
   std::string source = "model";                   // file name prefixing errors
+  // The file `bytes` come from, if any: pages of raw_data the loader had to copy (misaligned)
+  // are given back to it, since only the copy is read afterwards.
+  const format::MappedFile* file = nullptr;
 };
 
 // Decodes and structurally checks a model held in `bytes`, which `owner` keeps alive (tensors

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -124,6 +125,33 @@ Status matmul_permuted(const OpContext& ctx, const Tensor& a, const Tensor& b,
 // The fused node: inputs (A, B), ctx.prepared a MatMulPerms.
 Status permuted_matmul_op(const OpContext& ctx, std::span<const Tensor* const> inputs,
                           std::vector<Tensor>& outputs);
+
+// Fused attention (fusion.cpp matches it, attention.cpp runs it):
+//   out = MatMul(Softmax(mask(scale(MatMul(Q, K)))), V), Transposes folded as in MatMulPerms,
+// with scale = Mul/Div by a constant scalar and mask = Add(float mask) or Where(bool, fill, .),
+// each optional. The fast path takes rank-4 operands with equal batch and head dims and a mask
+// that broadcasts onto the scores; anything else runs `steps`, the nodes it replaced.
+struct AttentionSpec {
+  enum class Scale { kNone, kMul, kDiv };
+  enum class Mask { kNone, kAdd, kWhereFillIfTrue, kWhereFillIfFalse };
+  struct Step {
+    const NodeDef* def = nullptr;
+    OpFn fn = nullptr;
+    std::shared_ptr<const void> prepared;
+    // Slot i < number of fused inputs: that input; otherwise the output of step i - that number.
+    std::vector<int> inputs;
+  };
+  MatMulPerms qk;  // qk.out empty
+  MatMulPerms pv;  // pv.a empty
+  Scale scale_op = Scale::kNone;
+  float scale = 1.0f;
+  Mask mask = Mask::kNone;
+  float fill = 0.0f;                            // Where's constant
+  int q = -1, k = -1, v = -1, mask_input = -1;  // indices into the fused node's inputs
+  std::vector<Step> steps;                      // in order; the last one yields the output
+};
+Status attention_op(const OpContext& ctx, std::span<const Tensor* const> inputs,
+                    std::vector<Tensor>& outputs);
 
 // Float matmul of a [m, k] row-major by b [k, n] row-major into out [m, n], on edgelm's kernels.
 void matmul_f32(const float* a, const float* b, int64_t m, int64_t k, int64_t n, float* out,

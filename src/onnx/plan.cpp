@@ -50,11 +50,11 @@ void plan_liveness(Plan& plan) {
   }
 }
 
-Result<Plan> build_plan(const ModelDef& model, const std::vector<size_t>& order,
+Result<Plan> build_plan(ModelDef& model, const std::vector<size_t>& order,
                         const PlanOptions& options) {
   Plan plan;
-  const GraphDef& g = model.graph;
-  for (const auto& init : g.initializers) plan.constants[plan.id_of(init.name)] = init.value;
+  GraphDef& g = model.graph;
+  for (auto& init : g.initializers) plan.constants[plan.id_of(init.name)] = std::move(init.value);
   for (const auto& input : g.inputs) {
     const int id = plan.id_of(input.name);
     if (plan.constants[id].empty()) plan.input_ids.push_back(id);
@@ -86,7 +86,9 @@ Result<Plan> build_plan(const ModelDef& model, const std::vector<size_t>& order,
     }
     plan.nodes = std::move(kept);
     fuse_norms_and_activations(plan);
-    fuse_linear(plan, options);
+    PlanOptions fusion = options;
+    fusion.files = &model.files;
+    fuse_linear(plan, fusion);
   }
   plan_liveness(plan);
   return plan;
