@@ -2,8 +2,10 @@
 // placeholders from a vault, or score the redactor on a labeled set.
 #include <sys/stat.h>
 
+#include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 
 #include "cli.h"
 #include "edgelm/hybrid/evaluation.h"
@@ -20,6 +22,9 @@ struct RedactOptions {
   bool restore = false;
   std::string eval_path;
   int show_misses = 0;
+  std::string name_signals;  // overrides the policy's name_signals when set
+  std::string name_model;    // overrides the policy's name_model when set
+  std::optional<double> name_model_threshold;
 };
 
 Result<nlohmann::json> read_json(const std::string& path) {
@@ -51,9 +56,18 @@ Status write_private(const std::string& path, const std::string& text) {
 int evaluate(const RedactOptions& o, const hybrid::Redactor& redactor) {
   auto examples = hybrid::load_labeled_jsonl(o.eval_path);
   if (!examples) return report(examples.error());
+  const auto start = std::chrono::steady_clock::now();
   auto result = hybrid::evaluate(redactor, *examples);
-  std::printf("%s (%zu examples)\n%s", o.eval_path.c_str(), result.examples,
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  size_t bytes = 0;
+  for (const auto& example : *examples) bytes += example.text.size();
+  std::printf("%s (%zu examples, name signals: %s)\n%s", o.eval_path.c_str(), result.examples,
+              std::string(hybrid::name_signals_name(redactor.policy().name_signals)).c_str(),
               hybrid::format_report(result).c_str());
+  std::printf("detection: %.1f ms, %.0f examples/s, %.1f KB/s\n", seconds * 1e3,
+              seconds > 0 ? result.examples / seconds : 0.0,
+              seconds > 0 ? bytes / 1024.0 / seconds : 0.0);
   int shown = 0;
   for (const auto& miss : result.misses) {
     if (shown++ >= o.show_misses) break;
@@ -65,7 +79,29 @@ int evaluate(const RedactOptions& o, const hybrid::Redactor& redactor) {
   return 0;
 }
 
+Result<std::unique_ptr<hybrid::Redactor>> make_redactor(const RedactOptions& o) {
+  EDGELM_TRY(auto policy, load_policy(o.policy_path));
+  if (!o.name_signals.empty()) {
+    EDGELM_TRY(policy.name_signals, hybrid::parse_name_signals(o.name_signals, "--name-signals"));
+  }
+  if (!o.name_model.empty()) policy.name_model = o.name_model;
+  if (o.name_model_threshold) policy.name_model_threshold = *o.name_model_threshold;
+  if (hybrid::uses_model(policy.name_signals) && policy.name_model.empty()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--name-signals " +
+                          std::string(hybrid::name_signals_name(policy.name_signals)) +
+                          " uses the model: give --name-model FILE.gguf (or name_model in the "
+                          "policy)");
+  }
+  return hybrid::Redactor::create(policy);
+}
+
 int run(const RedactOptions& o) {
+  if (!o.eval_path.empty()) {
+    auto redactor = make_redactor(o);
+    if (!redactor) return report(redactor.error());
+    return evaluate(o, **redactor);
+  }
   hybrid::Vault vault;
   bool have_vault = !o.vault_path.empty() && std::ifstream(o.vault_path).good();
   if (have_vault) {
@@ -85,11 +121,8 @@ int run(const RedactOptions& o) {
     std::fwrite(restored.data(), 1, restored.size(), stdout);
     return 0;
   }
-  auto policy = load_policy(o.policy_path);
-  if (!policy) return report(policy.error());
-  auto redactor = hybrid::Redactor::create(*policy);
+  auto redactor = make_redactor(o);
   if (!redactor) return report(redactor.error());
-  if (!o.eval_path.empty()) return evaluate(o, **redactor);
 
   auto result = (*redactor)->redact(*text, vault);
   if (!o.vault_path.empty()) {
@@ -135,6 +168,13 @@ void register_redact(CLI::App& app, int& exit_code) {
   cmd->add_option("--eval", options->eval_path,
                   "print precision/recall/F1 per type on a labeled JSONL set");
   cmd->add_option("--show-misses", options->show_misses, "with --eval: list this many misses");
+  cmd->add_option("--name-signals", options->name_signals,
+                  "evidence for person/organization/location names: context, gazetteer, both "
+                  "(default), model, all (model ones need --name-model)");
+  cmd->add_option("--name-model", options->name_model,
+                  "GGUF model that scores capitalized words as names (name signals model, all)");
+  cmd->add_option("--name-model-threshold", options->name_model_threshold,
+                  "minimum name affinity in nats for the model to tag a word PERSON");
   cmd->callback([options, &exit_code] { exit_code = run(*options); });
 }
 

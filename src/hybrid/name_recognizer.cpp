@@ -1,9 +1,14 @@
 // Person, organization and location names from context words and gazetteers. A capitalized word
 // alone says little (sentence starts, titles), so every rule needs a second signal: a gazetteer
-// hit plus capitalization, a trigger phrase, an honorific, or a legal-form suffix.
+// hit plus capitalization, a trigger phrase, an honorific, or a legal-form suffix. NameSignals
+// switches the two families off for the ablation: without context words no trigger, honorific,
+// suffix or preposition rule fires; without gazetteers every list lookup answers "no". The model
+// signal then looks at the capitalized words no rule claimed.
 #include <utf8proc.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <string>
 
 #include "hybrid/recognizers.h"
@@ -67,16 +72,45 @@ bool is_punctuation_gap(std::string_view gap, size_t max_bytes) {
   return true;
 }
 
+// Words scored by the model per text at most (the cost bound; the scorer caches words).
+constexpr size_t kMaxModelWordsPerText = 64;
+
 class Scanner {
  public:
-  Scanner(std::string_view text, std::vector<Word> words, std::vector<EntitySpan>& out)
-      : text_(text), words_(std::move(words)), out_(out) {}
+  Scanner(std::string_view text, std::vector<Word> words, std::vector<EntitySpan>& out,
+          NameSignals signals)
+      : text_(text),
+        words_(std::move(words)),
+        out_(out),
+        context_(uses_context(signals)),
+        gazetteer_(uses_gazetteer(signals)) {}
 
   void run() {
+    if (!context_ && !gazetteer_) return;
     for (size_t i = 0; i < words_.size(); ++i) {
       organization_at(i);
       location_at(i);
       person_at(i);
+    }
+  }
+
+  // Runs of name-like words that overlap nothing found so far become PERSON when the model's
+  // name affinity of one of their words reaches the threshold.
+  void run_model(const NameModelScorer& scorer, double threshold) {
+    size_t scored = 0;
+    for (size_t i = 0; i < words_.size() && scored < kMaxModelWordsPerText; ++i) {
+      if (!name_like(i) || covered(i)) continue;
+      size_t last = i;
+      while (last + 1 < words_.size() && last - i < 2 && adjacent(last + 1) &&
+             name_like(last + 1) && !covered(last + 1)) {
+        ++last;
+      }
+      double best = -std::numeric_limits<double>::infinity();
+      for (size_t k = i; k <= last && scored < kMaxModelWordsPerText; ++k, ++scored) {
+        best = std::max(best, scorer.name_affinity(surface(k)));
+      }
+      if (best >= threshold) emit(i, last, EntityType::kPerson);
+      i = last;
     }
   }
 
@@ -85,10 +119,26 @@ class Scanner {
     return text_.substr(words_[i - 1].end, words_[i].begin - words_[i - 1].end);
   }
   bool adjacent(size_t i) const { return i > 0 && i < words_.size() && is_space_only(gap(i), 3); }
+  std::string_view surface(size_t i) const {
+    return text_.substr(words_[i].begin, words_[i].end - words_[i].begin);
+  }
   bool name_like(size_t i) const {
     return words_[i].capitalized && !is_capitalized_stopword(words_[i].folded) &&
-           !is_organization_suffix(text_.substr(words_[i].begin, words_[i].end - words_[i].begin));
+           !is_organization_suffix(surface(i));
   }
+  bool covered(size_t i) const {
+    EntitySpan word{words_[i].begin, words_[i].end, EntityType::kPerson};
+    return std::any_of(out_.begin(), out_.end(),
+                       [&](const EntitySpan& s) { return s.overlaps(word); });
+  }
+  // Gazetteer lookups, all "no" when the gazetteer signal is off.
+  bool first_name(std::string_view folded) const { return gazetteer_ && is_first_name(folded); }
+  bool ambiguous_first_name(std::string_view folded) const {
+    return gazetteer_ && is_ambiguous_first_name(folded);
+  }
+  bool surname(std::string_view folded) const { return gazetteer_ && is_surname(folded); }
+  bool location(std::string_view folded) const { return gazetteer_ && is_location(folded); }
+  bool organization(std::string_view folded) const { return gazetteer_ && is_organization(folded); }
   void emit(size_t first, size_t last, EntityType type) {
     out_.push_back({words_[first].begin, words_[last].end, type});
   }
@@ -114,7 +164,7 @@ class Scanner {
     std::string_view surface = text_.substr(w.begin, w.end - w.begin);
     // "Acme Widgets, Inc." / "Globex Corporation": capitalized words before a legal form.
     bool of_follows = i + 1 < words_.size() && words_[i + 1].folded == "of" && adjacent(i + 1);
-    if (is_organization_suffix(surface) && i > 0 && !of_follows) {
+    if (context_ && is_organization_suffix(surface) && i > 0 && !of_follows) {
       size_t first = i;
       while (first > 0 && i - first < 4 && name_like(first - 1) &&
              (adjacent(first) || gap(first) == " & " ||
@@ -129,7 +179,7 @@ class Scanner {
       }
     }
     // "University of Leeds", "Bank of America".
-    if (w.capitalized &&
+    if (context_ && w.capitalized &&
         (w.folded == "university" || w.folded == "bank" || w.folded == "institute" ||
          w.folded == "college" || w.folded == "ministry" || w.folded == "department")) {
       if (i + 2 < words_.size() && words_[i + 1].folded == "of" && adjacent(i + 1) &&
@@ -144,7 +194,7 @@ class Scanner {
       for (size_t n = 3; n >= 1; --n) {
         if (i + n > words_.size()) continue;
         std::string phrase = phrase_of(i, n);
-        if (!phrase.empty() && is_organization(phrase)) {
+        if (!phrase.empty() && organization(phrase)) {
           emit(i, i + n - 1, EntityType::kOrganization);
           break;
         }
@@ -166,10 +216,10 @@ class Scanner {
     if (!words_[i].capitalized) return;
     // "flew to Tbilisi", "born in Valparaíso": a capitalized word after a place preposition that
     // is no known name of another kind.
-    if (name_like(i) && i > 0 && is_space_only(gap(i), 1) &&
+    if (context_ && name_like(i) && i > 0 && is_space_only(gap(i), 1) &&
         previous_is(i, {"in", "to", "from", "near", "visiting", "visited", "via"}) &&
-        !is_first_name(words_[i].folded) && !is_surname(words_[i].folded) &&
-        !is_organization(words_[i].folded) && !organization_suffix_follows(i)) {
+        !first_name(words_[i].folded) && !surname(words_[i].folded) &&
+        !organization(words_[i].folded) && !organization_suffix_follows(i)) {
       size_t last = i;
       while (last + 1 < words_.size() && last - i < 2 && adjacent(last + 1) && name_like(last + 1))
         ++last;
@@ -179,11 +229,11 @@ class Scanner {
     for (size_t n = 4; n >= 1; --n) {
       if (i + n > words_.size()) continue;
       std::string phrase = phrase_of(i, n);
-      if (phrase.empty() || !is_location(phrase)) continue;
+      if (phrase.empty() || !location(phrase)) continue;
       if (is_ambiguous_location(phrase) &&
-          !previous_is(i,
-                       {"in", "at", "from", "to", "near", "visit", "visiting", "visited", "around",
-                        "outside", "towards", "via", "of", "born", "live", "lives", "living"})) {
+          !(context_ && previous_is(i, {"in", "at", "from", "to", "near", "visit", "visiting",
+                                        "visited", "around", "outside", "towards", "via", "of",
+                                        "born", "live", "lives", "living"}))) {
         continue;
       }
       emit(i, i + n - 1, EntityType::kLocation);
@@ -195,8 +245,9 @@ class Scanner {
     const Word& w = words_[i];
     if (!name_like(i)) return;
     bool after_honorific =
-        i > 0 && is_honorific(words_[i - 1].folded) && is_punctuation_gap(gap(i), 3);
+        context_ && i > 0 && is_honorific(words_[i - 1].folded) && is_punctuation_gap(gap(i), 3);
     bool after_trigger =
+        context_ &&
         (i > 0 && is_punctuation_gap(gap(i), 3) &&
          previous_is(i, {"named",     "called",    "dear",     "hi",        "hello",    "hey",
                          "regards",   "sincerely", "thanks",   "cheers",    "best",     "yours",
@@ -208,24 +259,24 @@ class Scanner {
                          "to",        "by",        "ask",      "tell",      "i'm",      "name",
                          "is"})) &&
         (words_[i - 1].folded != "is" || (i >= 2 && words_[i - 2].folded == "name")) &&
-        (words_[i - 1].folded != "from" || is_first_name(w.folded)) &&
-        (words_[i - 1].folded != "with" || is_first_name(w.folded)) &&
-        (words_[i - 1].folded != "to" || is_first_name(w.folded)) &&
-        (words_[i - 1].folded != "by" || is_first_name(w.folded));
+        (words_[i - 1].folded != "from" || first_name(w.folded)) &&
+        (words_[i - 1].folded != "with" || first_name(w.folded)) &&
+        (words_[i - 1].folded != "to" || first_name(w.folded)) &&
+        (words_[i - 1].folded != "by" || first_name(w.folded));
     bool has_surname_next = i + 1 < words_.size() && adjacent(i + 1) && name_like(i + 1);
     if (after_honorific || after_trigger) {
-      if (is_location(w.folded) && !is_first_name(w.folded) && !after_honorific) return;
+      if (location(w.folded) && !first_name(w.folded) && !after_honorific) return;
       emit(i, extend(i, 3), EntityType::kPerson);
       return;
     }
-    if (is_first_name(w.folded)) {
-      if (i > 0 && adjacent(i) && name_like(i - 1) && is_first_name(words_[i - 1].folded)) return;
-      if (is_ambiguous_first_name(w.folded) && !has_surname_next) return;
+    if (first_name(w.folded)) {
+      if (i > 0 && adjacent(i) && name_like(i - 1) && first_name(words_[i - 1].folded)) return;
+      if (ambiguous_first_name(w.folded) && !has_surname_next) return;
       emit(i, extend(i, 3), EntityType::kPerson);
       return;
     }
     // "Ngozi Okonkwo" with only the surname known.
-    if (has_surname_next && is_surname(words_[i + 1].folded) && !is_location(w.folded)) {
+    if (has_surname_next && surname(words_[i + 1].folded) && !location(w.folded)) {
       if (i > 0 && adjacent(i) && name_like(i - 1)) return;  // inside a longer run
       emit(i, extend(i, 3), EntityType::kPerson);
     }
@@ -245,12 +296,24 @@ class Scanner {
   std::string_view text_;
   std::vector<Word> words_;
   std::vector<EntitySpan>& out_;
+  bool context_;
+  bool gazetteer_;
 };
 
 }  // namespace
 
-Result<std::unique_ptr<NameRecognizer>> NameRecognizer::create() {
+Result<std::unique_ptr<NameRecognizer>> NameRecognizer::create(NameSignals signals,
+                                                               const NameModelScorer* scorer,
+                                                               double model_threshold) {
+  if (uses_model(signals) && scorer == nullptr) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "name_signals '" + std::string(name_signals_name(signals)) +
+                          "' uses the model, but no name model was loaded");
+  }
   std::unique_ptr<NameRecognizer> r(new NameRecognizer());
+  r->signals_ = signals;
+  r->scorer_ = scorer;
+  r->model_threshold_ = model_threshold;
   EDGELM_TRY(
       auto word,
       Pattern::compile("word", "[\\p{L}\\p{M}](?:[\\p{L}\\p{M}'\\x{2019}\\-]*[\\p{L}\\p{M}])?"));
@@ -270,7 +333,9 @@ void NameRecognizer::find(std::string_view text, std::vector<EntitySpan>& out) c
     words.push_back(std::move(w));
     return true;
   });
-  Scanner(text, std::move(words), out).run();
+  Scanner scanner(text, std::move(words), out, signals_);
+  scanner.run();
+  if (uses_model(signals_)) scanner.run_model(*scorer_, model_threshold_);
 }
 
 }  // namespace edgelm::hybrid::detail

@@ -1,3 +1,4 @@
+#include <cmath>
 #include <string>
 
 #include "edgelm/hybrid/redactor.h"
@@ -27,6 +28,30 @@ std::string_view redaction_action_name(RedactionAction action) {
   return kActionNames[static_cast<size_t>(action)];
 }
 
+std::string_view name_signals_name(NameSignals signals) {
+  return kNameSignalsNames[static_cast<size_t>(signals)];
+}
+
+Result<NameSignals> parse_name_signals(std::string_view name, std::string_view what) {
+  for (size_t i = 0; i < kNameSignalsNames.size(); ++i) {
+    if (kNameSignalsNames[i] == name) return static_cast<NameSignals>(i);
+  }
+  return make_error(ErrorCode::kInvalidArgument,
+                    std::string(what) +
+                        ": expected one of context, gazetteer, both, model, all, got '" +
+                        std::string(name) + "'");
+}
+
+bool uses_context(NameSignals s) {
+  return s == NameSignals::kContext || s == NameSignals::kBoth || s == NameSignals::kAll;
+}
+bool uses_gazetteer(NameSignals s) {
+  return s == NameSignals::kGazetteer || s == NameSignals::kBoth || s == NameSignals::kAll;
+}
+bool uses_model(NameSignals s) {
+  return s == NameSignals::kModel || s == NameSignals::kAll;
+}
+
 Result<RedactionPolicy> RedactionPolicy::from_json(const nlohmann::json& json,
                                                    std::string_view source) {
   const std::string prefix = std::string(source) + ": ";
@@ -38,13 +63,15 @@ Result<RedactionPolicy> RedactionPolicy::from_json(const nlohmann::json& json,
       EDGELM_TRY(auto action, parse_action(value, prefix + "'default'"));
       policy.actions.fill(action);
     } else if (key == "entities" || key == "phone_regions" || key == "hash_salt" ||
-               key == "mask_keep_last") {
+               key == "mask_keep_last" || key == "name_signals" || key == "name_model" ||
+               key == "name_model_threshold") {
       continue;  // below, after "default" so per-entity actions win whatever the key order
     } else {
       return make_error(
           ErrorCode::kInvalidArgument,
           prefix + "unknown key '" + key +
-              "' (known: default, entities, phone_regions, hash_salt, mask_keep_last)");
+              "' (known: default, entities, phone_regions, hash_salt, mask_keep_last, "
+              "name_signals, name_model, name_model_threshold)");
     }
   }
   if (auto it = json.find("entities"); it != json.end()) {
@@ -83,6 +110,35 @@ Result<RedactionPolicy> RedactionPolicy::from_json(const nlohmann::json& json,
                         prefix + "'mask_keep_last' must be an integer in [0, 8]");
     }
     policy.mask_keep_last = it->get<int>();
+  }
+  if (auto it = json.find("name_signals"); it != json.end()) {
+    if (!it->is_string()) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        prefix +
+                            "'name_signals': expected one of context, gazetteer, both, model, "
+                            "all, got " +
+                            it->dump());
+    }
+    EDGELM_TRY(policy.name_signals,
+               parse_name_signals(it->get_ref<const std::string&>(), prefix + "'name_signals'"));
+  }
+  if (auto it = json.find("name_model"); it != json.end()) {
+    if (!it->is_string())
+      return make_error(ErrorCode::kInvalidArgument,
+                        prefix + "'name_model' must be a string (a GGUF model path)");
+    policy.name_model = it->get<std::string>();
+  }
+  if (auto it = json.find("name_model_threshold"); it != json.end()) {
+    if (!it->is_number() || !std::isfinite(it->get<double>()))
+      return make_error(ErrorCode::kInvalidArgument,
+                        prefix + "'name_model_threshold' must be a finite number (nats)");
+    policy.name_model_threshold = it->get<double>();
+  }
+  if (uses_model(policy.name_signals) && policy.name_model.empty()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      prefix + "'name_signals' \"" +
+                          std::string(name_signals_name(policy.name_signals)) +
+                          "\" uses the model: set 'name_model' to a GGUF file");
   }
   return policy;
 }

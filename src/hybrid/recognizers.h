@@ -2,14 +2,22 @@
 // recognizers) for a text that is valid UTF-8; Redactor::detect resolves the overlaps.
 #pragma once
 
+#include <filesystem>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "edgelm/error.h"
 #include "edgelm/hybrid/entity.h"
+#include "edgelm/hybrid/redactor.h"
 #include "hybrid/pattern.h"
+
+namespace edgelm::runtime {
+class Engine;
+}
 
 namespace edgelm::hybrid::detail {
 
@@ -40,15 +48,41 @@ class PhoneRecognizer {
   std::vector<std::string> regions_;
 };
 
+// The local model as a name tagger (name_model.cpp). Thread-safe: one lock around the model's
+// contexts and a per-word cache.
+class NameModelScorer {
+ public:
+  static Result<std::unique_ptr<NameModelScorer>> load(const std::filesystem::path& path);
+  ~NameModelScorer();
+  // log P(word | name slot) - log P(lower-case word | noun slot) in nats; -infinity when it
+  // cannot be scored.
+  double name_affinity(std::string_view word) const;
+
+ private:
+  struct Slot;
+  NameModelScorer();
+  Result<double> log_prob(Slot& slot, std::string_view word) const;
+  std::unique_ptr<runtime::Engine> engine_;
+  std::vector<std::unique_ptr<Slot>> slots_;  // name slot, noun slot
+  mutable std::mutex mutex_;
+  mutable std::unordered_map<std::string, double> cache_;
+};
+
 class NameRecognizer {
  public:
-  static Result<std::unique_ptr<NameRecognizer>> create();
+  // `scorer` (not owned, outlives the recognizer) is required when `signals` uses the model.
+  static Result<std::unique_ptr<NameRecognizer>> create(NameSignals signals,
+                                                        const NameModelScorer* scorer,
+                                                        double model_threshold);
   // Person, organization and location names.
   void find(std::string_view text, std::vector<EntitySpan>& out) const;
 
  private:
   NameRecognizer() = default;
   std::unique_ptr<Pattern> word_;
+  NameSignals signals_ = NameSignals::kBoth;
+  const NameModelScorer* scorer_ = nullptr;
+  double model_threshold_ = 0;
 };
 
 // Gazetteers (gazetteer.cpp), looked up by case-folded word or phrase.

@@ -109,6 +109,7 @@ std::string hashed(const RedactionPolicy& policy, EntityType type, std::string_v
 struct Redactor::Recognizers {
   std::unique_ptr<detail::StructuredRecognizer> structured;
   std::unique_ptr<detail::PhoneRecognizer> phone;
+  std::unique_ptr<detail::NameModelScorer> name_model;  // when the name signals use the model
   std::unique_ptr<detail::NameRecognizer> names;
 };
 
@@ -120,7 +121,17 @@ Result<std::unique_ptr<Redactor>> Redactor::create(const RedactionPolicy& policy
   auto recognizers = std::make_unique<Recognizers>();
   EDGELM_TRY(recognizers->structured, detail::StructuredRecognizer::create());
   recognizers->phone = std::make_unique<detail::PhoneRecognizer>(policy.phone_regions);
-  EDGELM_TRY(recognizers->names, detail::NameRecognizer::create());
+  if (uses_model(policy.name_signals)) {
+    if (policy.name_model.empty()) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "name_signals '" + std::string(name_signals_name(policy.name_signals)) +
+                            "' uses the model: set name_model to a GGUF file");
+    }
+    EDGELM_TRY(recognizers->name_model, detail::NameModelScorer::load(policy.name_model));
+  }
+  EDGELM_TRY(recognizers->names,
+             detail::NameRecognizer::create(policy.name_signals, recognizers->name_model.get(),
+                                            policy.name_model_threshold));
   return std::unique_ptr<Redactor>(new Redactor(policy, std::move(recognizers)));
 }
 

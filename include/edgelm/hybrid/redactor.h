@@ -9,7 +9,8 @@
 //   - IBAN: country code + check digits + BBAN of the country's length, passing mod 97;
 //   - phone numbers: libphonenumber's matcher (valid numbers) for each configured region;
 //   - person, organization, location names: context words (honorifics, "my name is", legal
-//     suffixes, "University of"), gazetteers of first names, surnames, cities and countries.
+//     suffixes, "University of"), gazetteers of first names, surnames, cities and countries, and
+//     optionally the local model (RedactionPolicy::name_signals; docs/HYBRID.md measures each).
 // Overlapping candidates are resolved by a fixed precedence (checksummed types first), then by
 // length.
 #pragma once
@@ -37,6 +38,27 @@ enum class RedactionAction {
 };
 std::string_view redaction_action_name(RedactionAction action);
 
+// Which evidence the name recognizer uses. Context words: honorifics, trigger phrases ("my name
+// is", "Dear"), legal-form suffixes, "University of", place prepositions. Gazetteers: lists of
+// first names, surnames, places and organizations. Model: the local model scores each
+// capitalized word that the other signals left undecided (does it fit a story's name slot better
+// than a noun slot?) and tags it PERSON above a threshold.
+enum class NameSignals {
+  kContext,    // context words only
+  kGazetteer,  // gazetteers only
+  kBoth,       // context words and gazetteers (the default: best measured)
+  kModel,      // the model only
+  kAll,        // context words, gazetteers and the model
+};
+inline constexpr std::array<std::string_view, 5> kNameSignalsNames = {"context", "gazetteer",
+                                                                      "both", "model", "all"};
+std::string_view name_signals_name(NameSignals signals);
+// Errors name `what` (a key or option) and the allowed values.
+Result<NameSignals> parse_name_signals(std::string_view name, std::string_view what);
+bool uses_context(NameSignals signals);
+bool uses_gazetteer(NameSignals signals);
+bool uses_model(NameSignals signals);
+
 struct RedactionPolicy {
   std::array<RedactionAction, kEntityTypeCount> actions;
   // Regions whose national number formats are recognized (ISO 3166 codes); numbers written in
@@ -44,12 +66,19 @@ struct RedactionPolicy {
   std::vector<std::string> phone_regions = {"US", "GB", "DE", "FR"};
   std::string hash_salt;   // mixed into kHash digests so they cannot be looked up in a table
   int mask_keep_last = 0;  // digits left visible at the end of a masked value (e.g. 4 for cards)
+  NameSignals name_signals = NameSignals::kBoth;
+  // GGUF model scoring names when name_signals uses the model (loaded by Redactor::create).
+  std::string name_model;
+  // Minimum name affinity (nats: log P(word | name slot) - log P(word | noun slot)) for the model
+  // to tag a word PERSON; tuned on the original labeled sets only (docs/HYBRID.md).
+  double name_model_threshold = 4.0;
 
   RedactionPolicy() { actions.fill(RedactionAction::kPlaceholder); }
   RedactionAction action(EntityType type) const { return actions[static_cast<size_t>(type)]; }
 
   // {"default": "placeholder", "entities": {"DATE": "keep", "EMAIL": "hash"},
-  //  "phone_regions": ["US", "GB"], "hash_salt": "...", "mask_keep_last": 4}
+  //  "phone_regions": ["US", "GB"], "hash_salt": "...", "mask_keep_last": 4,
+  //  "name_signals": "both", "name_model": "stories260K.gguf", "name_model_threshold": 4.0}
   // Every key is optional; unknown keys, types and actions are errors naming `source`.
   static Result<RedactionPolicy> from_json(const nlohmann::json& json, std::string_view source);
 };
@@ -101,6 +130,7 @@ struct RedactionResult {
 
 class Redactor {
  public:
+  // Loads policy.name_model when policy.name_signals uses the model (an error if it is empty).
   static Result<std::unique_ptr<Redactor>> create(const RedactionPolicy& policy);
   ~Redactor();
 
