@@ -27,6 +27,7 @@ struct EvalCliOptions {
   int32_t stride = 0;
   int32_t max_new_tokens = 32;
   std::optional<int> threads;
+  std::optional<std::string> kv_type;
   std::string config_path;
 };
 
@@ -49,6 +50,7 @@ Result<Measured> measure_alone(const runtime::Engine& engine, const EvalCliOptio
     tools::TaskOptions task;
     task.max_new_tokens = o.max_new_tokens;
     task.n_threads = threads;
+    task.kv_type = window.kv_type;
     EDGELM_TRY(auto acc, tools::task_accuracy(engine.model(), engine.tokenizer(), items, task));
     m.accuracy = acc.accuracy;
   }
@@ -72,6 +74,11 @@ int eval(const EvalCliOptions& o) {
   if (!loaded) return report(loaded.error());
   Config config = *loaded;
   if (o.threads) config.threads = *o.threads;
+  if (o.kv_type) {
+    auto kv_type = parse_kv_type(*o.kv_type, "--kv-type");
+    if (!kv_type) return report(kv_type.error());
+    config.kv_type = *kv_type;
+  }
   const int threads = config.resolved_threads();
 
   std::string text;
@@ -101,6 +108,7 @@ int eval(const EvalCliOptions& o) {
   window.stride = o.stride;
   window.n_threads = threads;
   window.n_batch = config.batch;
+  window.kv_type = config.kv_type;
 
   std::vector<tools::EvalEntry> entries;
   std::unique_ptr<runtime::Engine> base;
@@ -210,6 +218,7 @@ void register_eval(CLI::App& app, int& exit_code) {
   cmd->add_option("-t,--threads", o->threads, "threads (default: all cores)")
       ->check(CLI::Range(1, 1024));
   add_config_option(*cmd, o->config_path);
+  add_kv_type_option(*cmd, o->kv_type);
   cmd->callback([o, &exit_code] { exit_code = eval(*o); });
 }
 

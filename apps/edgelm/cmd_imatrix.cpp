@@ -34,6 +34,7 @@ int imatrix(const ImatrixCliOptions& o) {
   options.n_ctx = o.window;
   options.n_threads = config->resolved_threads();
   options.n_batch = config->batch;
+  options.kv_type = config->kv_type;
   auto collected = tools::collect_imatrix((*engine)->model(), *tokens, options);
   if (!collected) return report(collected.error());
   collected->model_name = (*engine)->path().filename().string();

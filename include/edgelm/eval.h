@@ -41,6 +41,7 @@ struct WindowOptions {
   int32_t stride = 0;  // 0: n_ctx / 2; must be in [1, n_ctx)
   int n_threads = 1;
   int32_t n_batch = 512;
+  TensorType kv_type = TensorType::kF16;  // KV cache of the evaluating contexts (as at run time)
 };
 
 struct PerplexityResult {
@@ -100,6 +101,7 @@ Result<std::vector<TaskItem>> parse_task_jsonl(std::string_view text);
 struct TaskOptions {
   int32_t max_new_tokens = 32;  // generation items: greedy tokens at most
   int n_threads = 1;
+  TensorType kv_type = TensorType::kF16;  // KV cache of the evaluating context (as at run time)
 };
 
 struct TaskItemResult {

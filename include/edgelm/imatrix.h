@@ -55,6 +55,7 @@ struct ImatrixOptions {
   int32_t n_ctx = 512;  // tokens per window; each window starts from an empty cache
   int n_threads = 1;
   int32_t n_batch = 512;
+  TensorType kv_type = TensorType::kF16;  // KV cache of the observed contexts (as at run time)
 };
 
 // Evaluates `tokens` window by window and records the inputs of every weight matrix (including

@@ -233,6 +233,7 @@ Result<TaskResult> task_accuracy(const model::Model& model, const tokenizer::Tok
   model::ContextOptions copts;
   copts.n_ctx = static_cast<int32_t>(longest);
   copts.n_threads = std::max(1, options.n_threads);
+  copts.kv_type = options.kv_type;
   EDGELM_TRY(auto ctx, model::Context::create(model, copts));
   Scorer scorer(*ctx, tokenizer);
 

@@ -83,6 +83,7 @@ class WindowRunner {
     copts.n_ctx = o.n_ctx;
     copts.n_threads = std::max(1, o.n_threads);
     copts.n_batch = o.n_batch;
+    copts.kv_type = o.kv_type;
     for (const model::Model* m : models) {
       EDGELM_TRY(auto ctx, model::Context::create(*m, copts));
       runner.contexts_.push_back(std::move(ctx));

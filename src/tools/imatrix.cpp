@@ -154,6 +154,7 @@ Result<ImportanceMatrix> collect_imatrix(const model::Model& model, std::span<co
   copts.n_ctx = options.n_ctx;
   copts.n_threads = std::max(1, options.n_threads);
   copts.n_batch = options.n_batch;
+  copts.kv_type = options.kv_type;
   copts.matmul_observer = [&](std::string_view name, const float* x, int64_t n_rows,
                               int64_t n_cols) {
     if (observed) observed = imatrix.add(name, x, n_rows, n_cols);

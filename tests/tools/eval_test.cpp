@@ -130,6 +130,15 @@ TEST_F(StoriesEval, MatchesTheNumpyReference) {
   // it by 1.1e-3 (measured), more than the mean.
   EXPECT_NEAR(cmp->p99_kl, ref["p99_kl"].get<double>(), 3e-3 * ref["p99_kl"].get<double>());
   EXPECT_NEAR(cmp->top1_agreement, ref["top1"].get<double>(), 1.5 / 199);
+
+  // The reference keeps K and V unrounded: an F32 cache must land nearer to it than the default
+  // F16 one (which shows that eval evaluates with the cache type it is given).
+  WindowOptions f32_cache = w;
+  f32_cache.kv_type = TensorType::kF32;
+  auto ppl_f32 = perplexity(*f32_, tokens, f32_cache);
+  ASSERT_TRUE(ppl_f32) << ppl_f32.error().to_string();
+  EXPECT_NE(ppl_f32->perplexity, ppl->perplexity);
+  EXPECT_LT(std::fabs(ppl_f32->perplexity - ref_ppl), std::fabs(ppl->perplexity - ref_ppl));
 }
 
 // The acceptance bound: Q8_0 within 0.5 % perplexity of F32 over the whole test text.
