@@ -1,28 +1,16 @@
 #include "kernels/avx512_vnni_dot.h"
 
-#if defined(__x86_64__)
-// GCC 12's AVX-512 intrinsics build "undefined" vectors by self-assignment, which its own
-// -Wuninitialized then reports where they are inlined.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
-#endif
-
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
 
+#include "kernels/avx512_vnni_target.h"
 #include "kernels/token_tile.h"
 
 namespace edgelm::kernels::avx512_vnni {
 
 #if defined(__x86_64__)
 namespace {
-
-#define EDGELM_AVX512_VNNI \
-  __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")))
 
 // Both block types start with an f16 scale. Blocks are processed in chunks of 16 (one 512-bit
 // vector of scales, converted together); each scale is then broadcast to the int32 lanes that
@@ -276,8 +264,6 @@ EDGELM_AVX512_VNNI void tile_q8_0(const uint8_t* row, int64_t n_blocks,
   }
   for (int t = 0; t < T; ++t) y[t * y_stride] = _mm512_reduce_add_ps(acc[t]);
 }
-
-#undef EDGELM_AVX512_VNNI
 
 }  // namespace
 

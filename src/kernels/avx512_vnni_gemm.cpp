@@ -1,19 +1,11 @@
 #include "kernels/avx512_vnni_gemm.h"
 
-#if defined(__x86_64__)
-// GCC 12's AVX-512 intrinsics build "undefined" vectors by self-assignment, which its own
-// -Wuninitialized then reports where they are inlined.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
-#endif
-
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
 
+#include "kernels/avx512_vnni_interleaved.h"
+#include "kernels/avx512_vnni_target.h"
 #include "kernels/token_tile.h"
 
 namespace edgelm::kernels::avx512_vnni {
@@ -28,8 +20,8 @@ bool has_gemm(TensorType type) {
 }
 
 #if defined(__x86_64__)
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2"))) void prepare_gemm(
-    TensorType type, const QuantizedActivations& xq, GemmActivations& out) {
+EDGELM_AVX512_VNNI void prepare_gemm(TensorType type, const QuantizedActivations& xq,
+                                     GemmActivations& out) {
   const auto n_blocks = static_cast<int64_t>(xq.d.size());
   const auto* qs = reinterpret_cast<const uint8_t*>(xq.qs.data());
   if (type == TensorType::kQ8_0) {
@@ -47,16 +39,8 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2"))) void prepar
     return;
   }
   // q4_0 multiplies the unsigned nibbles q with x and corrects for the weights' offset of 8.
-  out.start.resize(xq.d.size());
-  const __m256i ones = _mm256_set1_epi8(1);
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + b * kActivationBlock));
-    const __m256i sums = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, x);
-    const __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sums), _mm256_extracti128_si256(sums, 1));
-    const __m128i s2 = _mm_add_epi32(s4, _mm_unpackhi_epi64(s4, s4));
-    out.start[static_cast<size_t>(b)] =
-        -8 * (_mm_cvtsi128_si32(s2) + _mm_cvtsi128_si32(_mm_srli_si128(s2, 4)));
-  }
+  prepare_interleaved(xq, out.start);
+  for (int32_t& start : out.start) start *= -8;
 }
 #else
 void prepare_gemm(TensorType, const QuantizedActivations&, GemmActivations&) {}
@@ -64,9 +48,6 @@ void prepare_gemm(TensorType, const QuantizedActivations&, GemmActivations&) {}
 
 #if defined(__x86_64__)
 namespace {
-
-#define EDGELM_AVX512_VNNI \
-  __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")))
 
 constexpr int kGroupRows = 16;  // one int32 lane per row
 
@@ -142,7 +123,8 @@ EDGELM_AVX512_VNNI void pack_group(const MatrixView& w, int64_t r0, int n_rows, 
     if constexpr (kType == TensorType::kQ8_0) {
       __m512i sum = _mm512_setzero_si512();
       for (int k = 0; k < 8; ++k) sum = _mm512_dpbusd_epi32(sum, ones, regs[k]);
-      _mm512_store_si512(p.start, _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sum, 7)));
+      _mm512_store_si512(p.start,
+                         _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sum, 7)));
     }
   }
 }
@@ -155,8 +137,8 @@ EDGELM_AVX512_VNNI void group_tile(const PackedBlock* packed, int64_t n_blocks,
   constexpr bool kQ8 = kType == TensorType::kQ8_0;
   const int64_t blocks_per_token = xq.blocks_per_token;
   const int64_t x_stride = blocks_per_token * kActivationBlock;
-  const uint8_t* x = (kQ8 ? xg.biased.data() : reinterpret_cast<const uint8_t*>(xq.qs.data())) +
-                     token0 * x_stride;
+  const uint8_t* x =
+      (kQ8 ? xg.biased.data() : reinterpret_cast<const uint8_t*>(xq.qs.data())) + token0 * x_stride;
   const float* xd = xq.d.data() + token0 * blocks_per_token;
   __m512 acc[T];
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
@@ -189,8 +171,6 @@ EDGELM_AVX512_VNNI void group_tile(const PackedBlock* packed, int64_t n_blocks,
   }
   for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + t * y_stride, valid, acc[t]);
 }
-
-#undef EDGELM_AVX512_VNNI
 
 template <TensorType kType>
 void gemm_rows_of(const MatrixView& w, int64_t row_begin, int64_t row_end,

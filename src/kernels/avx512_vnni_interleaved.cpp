@@ -1,18 +1,9 @@
 #include "kernels/avx512_vnni_interleaved.h"
 
-#if defined(__x86_64__)
-// GCC 12's AVX-512 intrinsics build "undefined" vectors by self-assignment, which its own
-// -Wuninitialized then reports where they are inlined.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
-#endif
-
 #include <algorithm>
 #include <cstring>
 
+#include "kernels/avx512_vnni_target.h"
 #include "kernels/interleaved.h"
 #include "kernels/token_tile.h"
 
@@ -20,9 +11,6 @@ namespace edgelm::kernels::avx512_vnni {
 
 #if defined(__x86_64__)
 namespace {
-
-#define EDGELM_AVX512_VNNI \
-  __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")))
 
 // The 4 activation bytes at p in every 32-bit lane. Written as a 4-byte load and a set1, the
 // compiler folds it into vpdpbusd as an embedded {1to16} memory broadcast (free); an explicit
@@ -128,8 +116,8 @@ void rows_of(const MatrixView& w, int64_t row_begin, int64_t row_end,
 
 }  // namespace
 
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2"))) void prepare_interleaved(
-    const QuantizedActivations& xq, std::vector<int32_t>& block_sums) {
+EDGELM_AVX512_VNNI void prepare_interleaved(const QuantizedActivations& xq,
+                                            std::vector<int32_t>& block_sums) {
   const auto n_blocks = static_cast<int64_t>(xq.d.size());
   block_sums.resize(static_cast<size_t>(n_blocks));
   const __m256i ones = _mm256_set1_epi8(1);
