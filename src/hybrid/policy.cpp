@@ -134,12 +134,8 @@ Result<RedactionPolicy> RedactionPolicy::from_json(const nlohmann::json& json,
                         prefix + "'name_model_threshold' must be a finite number (nats)");
     policy.name_model_threshold = it->get<double>();
   }
-  if (uses_model(policy.name_signals) && policy.name_model.empty()) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      prefix + "'name_signals' \"" +
-                          std::string(name_signals_name(policy.name_signals)) +
-                          "\" uses the model: set 'name_model' to a GGUF file");
-  }
+  // A model signal without 'name_model' is accepted here (a command line may name the model);
+  // Redactor::create refuses it.
   return policy;
 }
 
