@@ -102,9 +102,6 @@ class GgufFile {
   // when the file is mapped, after their contents were copied elsewhere; reading them again
   // faults them back in from the file. No effect when the bytes were read into memory.
   void release_pages(std::span<const uint8_t> range) const;
-  // Asks the OS to start reading `range` (bytes of this file) ahead of use when the file is
-  // mapped: a cold sequential pass then waits on far fewer page faults.
-  void prefetch_pages(std::span<const uint8_t> range) const;
   const std::filesystem::path& path() const;  // empty for parse()
   std::span<const uint8_t> bytes() const;     // the whole file
 

@@ -507,9 +507,6 @@ void GgufFile::release_pages(std::span<const uint8_t> range) const {
   impl_->storage.release_pages(range);
 }
 
-void GgufFile::prefetch_pages(std::span<const uint8_t> range) const {
-  impl_->storage.prefetch_pages(range);
-}
 const std::filesystem::path& GgufFile::path() const {
   return impl_->path;
 }

@@ -95,16 +95,6 @@ void MappedFile::release_pages(std::span<const uint8_t> range) const {
   if (begin < end) (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
-void MappedFile::prefetch_pages(std::span<const uint8_t> range) const {
-  if (!mapped_ || range.empty() || range.data() < data_ || range.data() + range.size() > data_ + size_) {
-    return;
-  }
-  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
-  const auto begin = reinterpret_cast<uintptr_t>(range.data()) / page * page;
-  const auto end = reinterpret_cast<uintptr_t>(range.data()) + range.size();
-  (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_WILLNEED);
-}
-
 MappedFile::MappedFile(MappedFile&& other) noexcept
     : data_(std::exchange(other.data_, nullptr)),
       size_(std::exchange(other.size_, 0)),

@@ -27,8 +27,6 @@ class MappedFile {
   bool is_mapped() const { return mapped_; }
   // See GgufFile::release_pages.
   void release_pages(std::span<const uint8_t> range) const;
-  // See GgufFile::prefetch_pages.
-  void prefetch_pages(std::span<const uint8_t> range) const;
 
  private:
   void release();

@@ -128,18 +128,13 @@ RepackedWeights RepackedWeights::repack(const std::vector<MatrixView*>& matrices
   const int n_threads = static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 8u));
   for (auto [m, offset] : chosen) {
     const int64_t n_groups = m->rows / interleaved::kGroupRows;
-    auto pack_share = [m = m, offset = offset, storage, n_groups, n_threads](int i) {
-      interleaved::pack(*m, n_groups * i / n_threads, n_groups * (i + 1) / n_threads,
-                        storage + offset);
+    const int shares = n_groups >= 2 * n_threads ? n_threads : 1;  // small matrices: no threads
+    auto pack_share = [m = m, offset = offset, storage, n_groups, shares](int i) {
+      interleaved::pack(*m, n_groups * i / shares, n_groups * (i + 1) / shares, storage + offset);
     };
     std::vector<std::thread> helpers;
-    for (int i = 1; i < n_threads && n_groups >= 2 * n_threads; ++i)
-      helpers.emplace_back(pack_share, i);
-    if (helpers.empty()) {
-      interleaved::pack(*m, 0, n_groups, storage + offset);
-    } else {
-      pack_share(0);
-    }
+    for (int i = 1; i < shares; ++i) helpers.emplace_back(pack_share, i);
+    pack_share(0);
     for (std::thread& t : helpers) t.join();
     if (replaced) replaced(*m);
     m->data = storage + offset;

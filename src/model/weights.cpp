@@ -149,10 +149,6 @@ void repack_weights(Weights& weights, const format::GgufFile& file) {
       if (m->data != nullptr) matrices.push_back(m);
     }
   }
-  // Repacking reads every weight once, in file order: have the OS read ahead of it.
-  for (const kernels::MatrixView* m : matrices) {
-    file.prefetch_pages({m->data, m->row_bytes * static_cast<uint64_t>(m->rows)});
-  }
   weights.repacked = kernels::RepackedWeights::repack(matrices, [&](const kernels::MatrixView& m) {
     file.release_pages({m.data, m.row_bytes * static_cast<uint64_t>(m.rows)});
   });
