@@ -39,6 +39,7 @@ std::vector<KernelSet> simd_kernel_sets();
 
 // Set the pointers of one part of a KernelSet for Highway's currently chosen target.
 void fill_matmul_kernels(KernelSet* set);       // simd_matmul.cpp
+void fill_amx_matmul_kernels(KernelSet* set);   // simd_matmul.cpp: the AVX-512 VNNI set + AMX
 void fill_elementwise_kernels(KernelSet* set);  // simd_elementwise.cpp
 
 }  // namespace edgelm::kernels

@@ -51,6 +51,18 @@ struct Targets {
     // Build the kernel registry first: both pin Highway's chosen target while they enumerate.
     (void)available_cpu_paths();
     list = sgemm_targets();
+    // The "avx512amx" path multiplies quantized prompt batches on AMX tiles; its float GEMM is
+    // the AVX-512 VNNI one.
+    const std::vector<std::string_view> paths = available_cpu_paths();
+    if (std::find(paths.begin(), paths.end(), "avx512amx") != paths.end()) {
+      for (size_t i = 0; i < list.size(); ++i) {
+        if (list[i].name != "avx512vnni") continue;
+        SgemmTarget with_amx = list[i];
+        with_amx.name = "avx512amx";
+        list.insert(list.begin() + static_cast<std::ptrdiff_t>(i), with_amx);
+        break;
+      }
+    }
     SgemmTarget scalar;
     scalar.name = "scalar";
     scalar.panels = &scalar_panels;

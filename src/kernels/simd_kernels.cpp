@@ -8,11 +8,13 @@
 #include <cctype>
 #include <string>
 
+#include "kernels/amx.h"
 #include "kernels/kernel_set.h"
 
 namespace edgelm::kernels {
 
-// Short lower-case names for EDGELM_CPU; AVX3_DL is Ice Lake-class AVX-512 with VNNI.
+// Short lower-case names for EDGELM_CPU; AVX3_DL is Ice Lake-class AVX-512 with VNNI (and
+// "avx512amx" the same set with prompt batches on AMX tiles, where the CPU and OS allow).
 std::string_view highway_target_name(int64_t target) {
   switch (target) {
 #if HWY_ARCH_X86
@@ -76,6 +78,14 @@ std::vector<KernelSet> simd_kernel_sets() {
     set.name = highway_target_name(target);
     fill_matmul_kernels(&set);
     fill_elementwise_kernels(&set);
+#if HWY_ARCH_X86
+    if (target == HWY_AVX3_DL && amx::available()) {
+      KernelSet with_amx = set;
+      with_amx.name = "avx512amx";
+      fill_amx_matmul_kernels(&with_amx);
+      sets.push_back(with_amx);
+    }
+#endif
     sets.push_back(set);
   }
   hwy::SetSupportedTargetsForTest(0);

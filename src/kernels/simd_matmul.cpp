@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "edgelm/quant.h"
+#include "kernels/amx.h"
 #include "kernels/avx512_vnni_dot.h"
 #include "kernels/avx512_vnni_gemm.h"
 #include "kernels/avx512_vnni_interleaved.h"
@@ -622,7 +623,8 @@ void QuantizeActivations(const float* x, int64_t n_tokens, int64_t cols,
     const auto inv_d = hn::Set(df, amax > 0.0f ? 127.0f / amax : 0.0f);
     int32_t sum = 0, half_sum = 0;
     for (int64_t i = 0; i < kActivationBlock; i += lanes) {
-      const auto q = hn::Min(hn::Max(hn::NearestInt(hn::Mul(hn::LoadU(df, xb + i), inv_d)), lo), hi);
+      const auto q =
+          hn::Min(hn::Max(hn::NearestInt(hn::Mul(hn::LoadU(df, xb + i), inv_d)), lo), hi);
       hn::StoreU(hn::DemoteTo(di8, q), di8, qb + i);
       const int32_t part = hn::GetLane(hn::SumOfLanes(di, q));
       sum += part;
@@ -773,6 +775,33 @@ void FillMatmul(KernelSet* set) {
 #endif
 }
 
+#if EDGELM_INT8_DOT && HWY_TARGET == HWY_AVX3_DL
+// Matmul, with prompt batches of repacked q8_0 / q4_0 weights on AMX tiles.
+bool MatmulWithAmx(const MatrixView& w, const float* x, int64_t n_tokens, float* y,
+                   ThreadPool* pool) {
+  if (w.layout != WeightLayout::kInterleaved16 || n_tokens < amx::kTileTokens) {
+    return Matmul(w, x, n_tokens, y, pool);
+  }
+  thread_local std::vector<amx::Line> tiles_buffer;
+  amx::tile_activations(x, n_tokens, w.cols, tiles_buffer);
+  const std::vector<amx::Line>& tiles = tiles_buffer;
+  // Pairs of groups, which the kernel multiplies together.
+  parallel_for(pool, w.rows, 2 * interleaved::kGroupRows, [&](int64_t begin, int64_t end) {
+    amx::interleaved_rows(w, begin, end, tiles, n_tokens, y);
+  });
+  return true;
+}
+#endif
+
+// Only the AVX-512 VNNI target has an AMX variant; others leave the set as it is.
+void FillAmxMatmul(KernelSet* set) {
+#if EDGELM_INT8_DOT && HWY_TARGET == HWY_AVX3_DL
+  set->matmul = &MatmulWithAmx;
+#else
+  (void)set;
+#endif
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace edgelm::kernels
 HWY_AFTER_NAMESPACE();
@@ -784,6 +813,12 @@ HWY_EXPORT(FillMatmul);
 
 void fill_matmul_kernels(KernelSet* set) {
   HWY_DYNAMIC_DISPATCH(FillMatmul)(set);
+}
+
+HWY_EXPORT(FillAmxMatmul);
+
+void fill_amx_matmul_kernels(KernelSet* set) {
+  HWY_DYNAMIC_DISPATCH(FillAmxMatmul)(set);
 }
 
 }  // namespace edgelm::kernels

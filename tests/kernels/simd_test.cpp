@@ -291,7 +291,8 @@ TEST_F(FastPaths, ToF16MatchesReference) {
 
 // Load-time repacking (RepackedMatrix, WeightLayout::kInterleaved16): the copy holds exactly the
 // file's blocks, every path multiplies it (the reference by unpacking rows, the AVX-512 VNNI path
-// natively) within the same bound as the row-major matrix, and lookups read it back exactly.
+// natively, the AMX path from BF16 widened groups) within the same bound as the row-major matrix,
+// and lookups read it back exactly.
 TEST_F(FastPaths, RepackedMatricesMatchReference) {
   ThreadPool one(1), three(3);
   bool any_repacked = false;
@@ -325,7 +326,8 @@ TEST_F(FastPaths, RepackedMatricesMatchReference) {
             get_row(packed, r, actual_row.data());
             ASSERT_EQ(expected_row, actual_row) << "row " << r;
           }
-          for (int64_t n_tokens : {1, 2, 3, 5, 8, 9, 17}) {
+          // 16 and more: whole, padded, paired and lone 16-token tiles on the AMX path.
+          for (int64_t n_tokens : {1, 2, 3, 5, 8, 9, 16, 17, 33, 50}) {
             SCOPED_TRACE(std::to_string(n_tokens) + " tokens");
             const auto x = random_floats(cols * n_tokens, 71 + static_cast<uint32_t>(n_tokens));
             const MatmulExpectation expected(m, x, n_tokens);
@@ -356,7 +358,8 @@ TEST(Repack, OnlyWholeGroupsOfQ8_0AndQ4_0) {
         << tensor_type_name(type) << " " << rows << "x" << cols;
     set_cpu_path("scalar");
     MatrixView view = m.view;
-    EXPECT_EQ(RepackedWeights::repack({&view}).bytes(), 0u) << "the reference keeps the file layout";
+    EXPECT_EQ(RepackedWeights::repack({&view}).bytes(), 0u)
+        << "the reference keeps the file layout";
     EXPECT_EQ(view.layout, WeightLayout::kRowMajor);
     set_cpu_path(available_cpu_paths().front());
   }
