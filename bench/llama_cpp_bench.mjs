@@ -25,7 +25,7 @@ const context = await model.createContext({contextSize: Math.max(nPrompt + nGen 
 const sequence = context.getSequence();
 const nVocab = model.tokens.vocabularySize ?? 512;
 const tokens = (n) => Array.from({length: n}, (_, i) => (i * 7919 + 13) % nVocab);
-await sequence.evaluateWithoutGeneratingNewTokens(tokens(1));
+await sequence.controlledEvaluate([[tokens(1)[0], {generateNext: {token: true}}]]);  // first token's logits
 const loadMs = performance.now() - loadStart;
 
 const pp = [], tg = [], ttft = [], perToken = [];
@@ -33,7 +33,10 @@ for (let rep = -1; rep < reps; rep++) {
   if (nPrompt > 0) {
     await sequence.clearHistory();
     const t0 = performance.now();
-    await sequence.evaluateWithoutGeneratingNewTokens(tokens(nPrompt));
+    // Logits of the last prompt token, as llama-bench's pp and edgelm bench compute them.
+    const prompt = tokens(nPrompt);
+    await sequence.controlledEvaluate([...prompt.slice(0, -1),
+                                       [prompt[nPrompt - 1], {generateNext: {token: true}}]]);
     const s = (performance.now() - t0) / 1000;
     if (rep >= 0) { pp.push(nPrompt / s); ttft.push(s * 1000); }
   }
@@ -43,7 +46,11 @@ for (let rep = -1; rep < reps; rep++) {
     const t0 = performance.now();
     for (let i = 0; i < nGen; i++) {
       const t = performance.now();
-      await sequence.evaluateWithoutGeneratingNewTokens([gen[i]]);
+      // Each decode step computes the output layer's logits and picks the next token, as a
+      // generating user's does (and llama-bench's tg, and edgelm bench's). Plain
+      // evaluateWithoutGeneratingNewTokens asks llama.cpp for no logits, so it would skip the
+      // output matrix (for tied-embedding models the largest single read of a step).
+      await sequence.controlledEvaluate([[gen[i], {generateNext: {token: true}}]]);
       if (rep >= 0) perToken.push(performance.now() - t);
     }
     if (rep >= 0) tg.push(nGen / ((performance.now() - t0) / 1000));

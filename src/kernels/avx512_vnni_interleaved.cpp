@@ -12,6 +12,11 @@ namespace edgelm::kernels::avx512_vnni {
 #if defined(__x86_64__)
 namespace {
 
+// Decode reads this many groups side by side: independent weight streams in flight. Measured
+// one -> two +9-27 % tokens/s; two -> four +0-16 % (q8_0 and the 135M shape gain, q4_0 1B is
+// level); six and eight lose.
+constexpr int kDecodeStreams = 4;
+
 // The 4 activation bytes at p in every 32-bit lane. Written as a 4-byte load and a set1, the
 // compiler folds it into vpdpbusd as an embedded {1to16} memory broadcast (free); an explicit
 // broadcast intrinsic or an 8-byte load split in a general register costs an instruction each.
@@ -52,31 +57,27 @@ EDGELM_AVX512_VNNI inline __m512i one_token_block(const uint8_t* quants, const i
   }
 }
 
-// One token against two groups at once (a and b): two independent weight streams in flight.
-template <TensorType kType>
-EDGELM_AVX512_VNNI void group_pair_one_token(const uint8_t* group_a, const uint8_t* group_b,
-                                             int64_t n_blocks, const QuantizedActivations& xq,
-                                             const int32_t* block_sums, float* y_a, float* y_b) {
+// One token against kStreams groups at once: independent weight streams in flight.
+template <TensorType kType, int kStreams>
+EDGELM_AVX512_VNNI void groups_one_token(const uint8_t* const* groups, int64_t n_blocks,
+                                         const QuantizedActivations& xq, const int32_t* block_sums,
+                                         float* const* ys) {
   constexpr int64_t kQuantBytes = interleaved::quant_bytes(kType);
   constexpr int32_t kOffset = kType == TensorType::kQ8_0 ? -128 : -8;
-  const uint8_t* scales_a = group_a + n_blocks * kQuantBytes;
-  const uint8_t* scales_b = group_b + n_blocks * kQuantBytes;
-  __m512 acc_a = _mm512_setzero_ps(), acc_b = _mm512_setzero_ps();
+  __m512 acc[kStreams];
+  for (int s = 0; s < kStreams; ++s) acc[s] = _mm512_setzero_ps();
   for (int64_t b = 0; b < n_blocks; ++b) {
     const int8_t* xb = xq.qs.data() + b * kActivationBlock;
     const __m512i start = _mm512_set1_epi32(kOffset * block_sums[b]);
-    const __m512i dot_a = one_token_block<kType>(group_a + b * kQuantBytes, xb, start);
-    const __m512i dot_b = one_token_block<kType>(group_b + b * kQuantBytes, xb, start);
     const __m512 xd = _mm512_set1_ps(xq.d[static_cast<size_t>(b)]);
-    const __m512 dw_a =
-        _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(scales_a + 32 * b)));
-    const __m512 dw_b =
-        _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(scales_b + 32 * b)));
-    acc_a = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot_a), _mm512_mul_ps(dw_a, xd), acc_a);
-    acc_b = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot_b), _mm512_mul_ps(dw_b, xd), acc_b);
+    for (int s = 0; s < kStreams; ++s) {
+      const __m512i dot = one_token_block<kType>(groups[s] + b * kQuantBytes, xb, start);
+      const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256(
+          reinterpret_cast<const __m256i*>(groups[s] + n_blocks * kQuantBytes + 32 * b)));
+      acc[s] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, xd), acc[s]);
+    }
   }
-  _mm512_storeu_ps(y_a, acc_a);
-  _mm512_storeu_ps(y_b, acc_b);
+  for (int s = 0; s < kStreams; ++s) _mm512_storeu_ps(ys[s], acc[s]);
 }
 
 // T tokens (token0 ..) against one group: y[t * y_stride + i] for its 16 rows.
@@ -141,21 +142,23 @@ void rows_of(const MatrixView& w, int64_t row_begin, int64_t row_end,
   const int64_t n_tokens = static_cast<int64_t>(xq.d.size()) / xq.blocks_per_token;
   const int64_t bytes_per_group = interleaved::group_bytes(kType, n_blocks);
   if (n_tokens == 1) {
-    // Decode: the first and second halves of the range side by side, two weight streams in
-    // flight (measured +9-27 % tokens/s over one group at a time).
+    // Decode: kDecodeStreams parts of the range side by side; what is left one group at a time.
     const int64_t g0 = row_begin / interleaved::kGroupRows;
     const int64_t n_groups = (row_end - row_begin) / interleaved::kGroupRows;
-    const int64_t half = n_groups / 2;
-    for (int64_t i = 0; i < half; ++i) {
-      const int64_t ga = g0 + i, gb = g0 + half + i;
-      group_pair_one_token<kType>(w.data + ga * bytes_per_group, w.data + gb * bytes_per_group,
-                                  n_blocks, xq, block_sums, y + ga * interleaved::kGroupRows,
-                                  y + gb * interleaved::kGroupRows);
+    const int64_t part = n_groups / kDecodeStreams;
+    for (int64_t i = 0; i < part; ++i) {
+      const uint8_t* groups[kDecodeStreams];
+      float* ys[kDecodeStreams];
+      for (int s = 0; s < kDecodeStreams; ++s) {
+        const int64_t g = g0 + s * part + i;
+        groups[s] = w.data + g * bytes_per_group;
+        ys[s] = y + g * interleaved::kGroupRows;
+      }
+      groups_one_token<kType, kDecodeStreams>(groups, n_blocks, xq, block_sums, ys);
     }
-    if (n_groups % 2 == 1) {
-      const int64_t last = g0 + n_groups - 1;
-      group_tile<kType, 1>(w.data + last * bytes_per_group, n_blocks, xq, block_sums, 0,
-                           y + last * interleaved::kGroupRows, w.rows);
+    for (int64_t g = g0 + kDecodeStreams * part; g < g0 + n_groups; ++g) {
+      group_tile<kType, 1>(w.data + g * bytes_per_group, n_blocks, xq, block_sums, 0,
+                           y + g * interleaved::kGroupRows, w.rows);
     }
     return;
   }

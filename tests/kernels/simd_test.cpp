@@ -297,7 +297,8 @@ TEST_F(FastPaths, RepackedMatricesMatchReference) {
   ThreadPool one(1), three(3);
   bool any_repacked = false;
   for (TensorType type : {TensorType::kQ8_0, TensorType::kQ4_0}) {
-    for (int64_t rows : {16, 48}) {
+    // 1, 3 and 9 groups: decode's side-by-side streams (4) with and without groups left over.
+    for (int64_t rows : {16, 48, 144}) {
       for (int64_t cols : {32, 96, 576}) {
         SCOPED_TRACE(std::string(tensor_type_name(type)) + " " + std::to_string(rows) + "x" +
                      std::to_string(cols));
