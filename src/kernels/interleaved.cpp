@@ -109,8 +109,9 @@ RepackedWeights RepackedWeights::repack(const std::vector<MatrixView*>& matrices
   for (MatrixView* m : matrices) {
     if (!interleaved::can_hold(*m)) continue;
     chosen.emplace_back(m, bytes);
-    bytes += static_cast<uint64_t>(m->rows / interleaved::kGroupRows *
-                                   interleaved::group_bytes(m->type, m->cols / 32));
+    bytes += static_cast<uint64_t>(
+        m->rows / interleaved::kGroupRows *
+        interleaved::group_bytes(m->type, m->cols / interleaved::kBlockElements));
   }
   if (bytes == 0) return out;
   bytes = (bytes + kHugePage - 1) / kHugePage * kHugePage;
