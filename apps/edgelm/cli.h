@@ -31,7 +31,7 @@ struct ModelOptions {
   std::optional<int> threads;
   std::optional<int32_t> ctx;
   std::optional<int32_t> batch;
-  std::optional<std::string> kv_type;  // --kv-type f16|f32
+  std::optional<std::string> kv_type;  // --kv-type f16|f32|q8_0
   bool no_mmap = false;
   bool no_repack = false;
   bool context_shift = false;
@@ -49,7 +49,7 @@ struct SamplingOptions {
 };
 
 void add_config_option(CLI::App& app, std::string& path);
-// --kv-type f16|f32 (the KV cache element type) into `kv_type`.
+// --kv-type f16|f32|q8_0 (the KV cache element type) into `kv_type`.
 void add_kv_type_option(CLI::App& app, std::optional<std::string>& kv_type);
 // The config in `path`, or the defaults when path is empty (no --config given).
 Result<Config> config_from_file(const std::string& path);

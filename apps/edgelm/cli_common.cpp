@@ -44,8 +44,9 @@ void add_config_option(CLI::App& app, std::string& path) {
 void add_kv_type_option(CLI::App& app, std::optional<std::string>& kv_type) {
   app.add_option(
          "--kv-type", kv_type,
-         "KV cache element type: f16 (default; half the memory) or f32 (config key kv_type)")
-      ->check(CLI::IsMember({"f16", "f32"}));
+         "KV cache element type: f16 (default; half the memory of f32), f32, or q8_0 (34 bytes "
+         "per 32 values; needs head_dim % 32 == 0) (config key kv_type)")
+      ->check(CLI::IsMember({"f16", "f32", "q8_0"}));
 }
 
 void ModelOptions::add_to(CLI::App& app) {

@@ -5,10 +5,9 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "edgelm/error.h"
 #include "edgelm/tensor_type.h"
@@ -44,12 +43,12 @@ struct BenchResult {
 
 struct BenchReport {
   std::string model_name;
-  std::string model_type;       // general.file_type / dominant tensor type
-  uint64_t model_bytes = 0;     // tensor data in the file
+  std::string model_type;    // general.file_type / dominant tensor type
+  uint64_t model_bytes = 0;  // tensor data in the file
   uint64_t params = 0;
   uint64_t bytes_per_token = 0;  // weight bytes a decode step reads
   std::string cpu_path;
-  std::string kv_type;      // KV cache element type: f16, f32
+  std::string kv_type;      // KV cache element type: f16, f32, q8_0
   double load_cold_ms = 0;  // Model::load + first decode with the file's pages dropped from cache
   double load_warm_ms = 0;  // the same with the file cached
   bool cold_cache_dropped = false;
@@ -61,7 +60,8 @@ struct BenchReport {
   std::string to_csv() const;
 };
 
-// Memory bandwidth in GB/s from a STREAM-style triad (a = b + s*c) over arrays far larger than cache.
+// Memory bandwidth in GB/s from a STREAM-style triad (a = b + s*c) over arrays far larger than
+// cache.
 double measure_triad_bandwidth(int n_threads);
 
 Result<BenchReport> run_bench(const BenchOptions& options);

@@ -116,6 +116,11 @@ void attention(const AttentionParams& p, const float* q, int64_t n_tokens, int32
 // widened to float as they are read; the arithmetic is that of the F32 version on those floats.
 void attention_f16(const AttentionParams& p, const float* q, int64_t n_tokens, int32_t pos0,
                    const uint16_t* k, const uint16_t* v, float* out, ThreadPool* pool);
+// attention() over q8_0 caches: each row of n_head_kv * head_dim values stored as GGUF q8_0
+// blocks (as tensor::quantize_row writes them; head_dim a multiple of 32), each element read as
+// d * q of its block.
+void attention_q8_0(const AttentionParams& p, const float* q, int64_t n_tokens, int32_t pos0,
+                    const uint8_t* k, const uint8_t* v, float* out, ThreadPool* pool);
 
 // dst[i] = the F16 bits of src[i] for i < n, rounded to nearest even exactly as
 // tensor::fp32_to_fp16 does (fast paths use the CPU's conversion where it rounds the same way).

@@ -139,7 +139,9 @@ struct ContextOptions {
   int n_threads = 1;
   int32_t n_batch = 512;  // prompt tokens evaluated per matrix-matrix pass
   // Element type of the KV cache: kF16 (keys and values rounded to half precision as they are
-  // stored, half the memory and attention traffic; llama.cpp's default) or kF32.
+  // stored, half the memory and attention traffic; llama.cpp's default), kF32, or kQ8_0 (each
+  // row of a head quantized to GGUF q8_0 blocks, 34 bytes per 32 values, as llama.cpp's
+  // --cache-type-k/v q8_0; needs head_dim % 32 == 0).
   TensorType kv_type = TensorType::kF16;
   // A KV cache and positions only, for contexts evaluated by a BatchDecoder: no scratch buffers
   // and no threads. decode() and embed() on such a context return kInvalidArgument.
@@ -214,11 +216,13 @@ class Context {
   const float* rope_factors_ = nullptr;  // rope_freqs or the LongRoPE set for this n_ctx
 
   // KV cache: [layer][position][n_head_kv][head_dim] elements of kv_type_; only the pair of
-  // vectors of that type is allocated (F16 elements are IEEE half bits).
+  // vectors of that type is allocated (F16 elements are IEEE half bits; q8_0 rows are blocks of
+  // 32 elements, 34 bytes each).
   TensorType kv_type_;
   int64_t layer_cache_size_ = 0;  // elements per layer
   std::vector<float> k_f32_, v_f32_;
   std::vector<uint16_t> k_f16_, v_f16_;
+  std::vector<uint8_t> k_q8_, v_q8_;
   std::vector<float> last_hidden_;  // [n_embd]
 
   std::unique_ptr<detail::Forward> forward_;  // null when cache_only

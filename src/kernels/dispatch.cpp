@@ -100,6 +100,11 @@ void attention_f16(const AttentionParams& p, const float* q, int64_t n_tokens, i
   active().attention_f16(p, q, n_tokens, pos0, k, v, out, pool);
 }
 
+void attention_q8_0(const AttentionParams& p, const float* q, int64_t n_tokens, int32_t pos0,
+                    const uint8_t* k, const uint8_t* v, float* out, ThreadPool* pool) {
+  active().attention_q8_0(p, q, n_tokens, pos0, k, v, out, pool);
+}
+
 void to_f16(const float* src, uint16_t* dst, int64_t n) {
   active().to_f16(src, dst, n);
 }

@@ -22,6 +22,8 @@ struct KernelSet {
                     const float* k, const float* v, float* out, ThreadPool* pool);
   void (*attention_f16)(const AttentionParams& p, const float* q, int64_t n_tokens, int32_t pos0,
                         const uint16_t* k, const uint16_t* v, float* out, ThreadPool* pool);
+  void (*attention_q8_0)(const AttentionParams& p, const float* q, int64_t n_tokens, int32_t pos0,
+                         const uint8_t* k, const uint8_t* v, float* out, ThreadPool* pool);
   void (*to_f16)(const float* src, uint16_t* dst, int64_t n);
   // The layout RepackedMatrix writes for this set (its matmul must then accept it).
   WeightLayout preferred_layout = WeightLayout::kRowMajor;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -128,18 +129,48 @@ void gelu_mul(float* gate, const float* up, int64_t n) {
 
 namespace {
 
-float load_cached(const float* x) {
-  return *x;
+// A q8_0 cache addressed like a float one, in elements: `+ n` skips n / 32 blocks. Attention only
+// forms offsets that are multiples of 32 (positions times rows of heads, head_dim % 32 == 0).
+struct Q8_0Cursor {
+  const uint8_t* blocks;
+
+  Q8_0Cursor operator+(int64_t n) const {
+    return {blocks + n / kQ8_0BlockValues * kQ8_0BlockBytes};
+  }
+  // The f16 scale of block b, widened.
+  float scale(int64_t b) const {
+    uint16_t d;
+    std::memcpy(&d, blocks + b * kQ8_0BlockBytes, sizeof(d));
+    return tensor::fp16_to_fp32(d);
+  }
+  // The 32 quants of block b.
+  const int8_t* quants(int64_t b) const {
+    return reinterpret_cast<const int8_t*>(blocks + b * kQ8_0BlockBytes + 2);
+  }
+  // Element i as tensor::dequantize_row decodes it.
+  float at(int64_t i) const {
+    const int64_t b = i / kQ8_0BlockValues;
+    return static_cast<float>(quants(b)[i % kQ8_0BlockValues]) * scale(b);
+  }
+};
+
+// Element i of a cache as a float, whatever the cache's element type.
+float load_cached(const float* x, int64_t i) {
+  return x[i];
 }
-float load_cached(const uint16_t* x) {
-  return tensor::fp16_to_fp32(*x);
+float load_cached(const uint16_t* x, int64_t i) {
+  return tensor::fp16_to_fp32(x[i]);
+}
+float load_cached(Q8_0Cursor x, int64_t i) {
+  return x.at(i);
 }
 
 // The one definition of attention for every cache element type: each key and value element is
-// read as a float (load_cached), then the arithmetic is the same.
-template <class T>
+// read as a float (load_cached), then the arithmetic is the same. Cache is a pointer or cursor
+// addressed in elements.
+template <class Cache>
 void attention_over(const AttentionParams& p, const float* q, int64_t n_tokens, int32_t pos0,
-                    const T* k, const T* v, float* out, ThreadPool* pool) {
+                    Cache k, Cache v, float* out, ThreadPool* pool) {
   const int group = p.n_head / p.n_head_kv;  // query heads sharing one kv head
   const int64_t kv_row = static_cast<int64_t>(p.n_head_kv) * p.head_dim;
   const int64_t q_row = static_cast<int64_t>(p.n_head) * p.head_dim;
@@ -148,16 +179,16 @@ void attention_over(const AttentionParams& p, const float* q, int64_t n_tokens, 
     for (int64_t item = begin; item < end; ++item) {
       const int64_t t = item / p.n_head;
       const int h = static_cast<int>(item % p.n_head);
-      const int kv_head = h / group;
+      const int64_t kv_offset = static_cast<int64_t>(h / group) * p.head_dim;
       const int32_t pos = pos0 + static_cast<int32_t>(t);
       const int32_t first = first_visible_position(pos, p.window);
       const float* qh = q + t * q_row + static_cast<int64_t>(h) * p.head_dim;
       const int n_visible = pos - first + 1;
       for (int j = 0; j < n_visible; ++j) {
-        const T* kj = k + (first + j) * kv_row + static_cast<int64_t>(kv_head) * p.head_dim;
+        const Cache kj = k + (first + j) * kv_row + kv_offset;
         double dot = 0.0;
         for (int d = 0; d < p.head_dim; ++d) {
-          dot += static_cast<double>(qh[d]) * load_cached(kj + d);
+          dot += static_cast<double>(qh[d]) * load_cached(kj, d);
         }
         float s = static_cast<float>(dot) * p.scale;
         if (p.softcap > 0.0f) s = p.softcap * std::tanh(s / p.softcap);
@@ -168,9 +199,8 @@ void attention_over(const AttentionParams& p, const float* q, int64_t n_tokens, 
       for (int d = 0; d < p.head_dim; ++d) {
         double acc = 0.0;
         for (int j = 0; j < n_visible; ++j) {
-          acc += static_cast<double>(scores[j]) *
-                 load_cached(v + (first + j) * kv_row + static_cast<int64_t>(kv_head) * p.head_dim +
-                             d);
+          acc +=
+              static_cast<double>(scores[j]) * load_cached(v + (first + j) * kv_row + kv_offset, d);
         }
         oh[d] = static_cast<float>(acc);
       }
@@ -190,6 +220,11 @@ void attention_f16(const AttentionParams& p, const float* q, int64_t n_tokens, i
   attention_over(p, q, n_tokens, pos0, k, v, out, pool);
 }
 
+void attention_q8_0(const AttentionParams& p, const float* q, int64_t n_tokens, int32_t pos0,
+                    const uint8_t* k, const uint8_t* v, float* out, ThreadPool* pool) {
+  attention_over(p, q, n_tokens, pos0, Q8_0Cursor{k}, Q8_0Cursor{v}, out, pool);
+}
+
 void to_f16(const float* src, uint16_t* dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i] = tensor::fp32_to_fp16(src[i]);
 }
@@ -207,6 +242,7 @@ const KernelSet& reference_kernel_set() {
                              reference::gelu_mul,
                              reference::attention,
                              reference::attention_f16,
+                             reference::attention_q8_0,
                              reference::to_f16};
   return set;
 }

@@ -24,11 +24,17 @@ void attention(const AttentionParams& p, const float* q, int64_t n_tokens, int32
                const float* k, const float* v, float* out, ThreadPool* pool);
 void attention_f16(const AttentionParams& p, const float* q, int64_t n_tokens, int32_t pos0,
                    const uint16_t* k, const uint16_t* v, float* out, ThreadPool* pool);
+void attention_q8_0(const AttentionParams& p, const float* q, int64_t n_tokens, int32_t pos0,
+                    const uint8_t* k, const uint8_t* v, float* out, ThreadPool* pool);
 void to_f16(const float* src, uint16_t* dst, int64_t n);
 
 // First position a query at `pos` may attend to (sliding window), shared by every path.
 inline int32_t first_visible_position(int32_t pos, int32_t window) {
   return window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0;
 }
+
+// GGUF q8_0 blocks: an f16 scale d, then 32 int8 quants q; element value = d * q.
+constexpr int64_t kQ8_0BlockValues = 32;
+constexpr int64_t kQ8_0BlockBytes = 2 + kQ8_0BlockValues;
 
 }  // namespace edgelm::kernels::reference

@@ -90,6 +90,74 @@ HWY_INLINE float Dot(const float* a, const T* b, int64_t n) {
   return sum;
 }
 
+// q8_0 caches (GGUF blocks: f16 scale d, 32 int8 quants q; value d * q): quants widened to
+// float in vectors of at most 16 lanes (two per block on AVX-512, four on AVX2), each block's
+// scale applied once.
+using DQ = hn::CappedTag<float, 16>;
+constexpr int64_t kQ8Values = reference::kQ8_0BlockValues;
+constexpr int64_t kQ8Bytes = reference::kQ8_0BlockBytes;
+
+HWY_INLINE hn::Vec<DQ> LoadQuants(DQ dq, const int8_t* p) {
+  const hn::RebindToSigned<DQ> di;
+  const hn::Rebind<int8_t, DQ> d8;
+  return hn::ConvertTo(dq, hn::PromoteTo(di, hn::LoadU(d8, p)));
+}
+
+// The f16 scale of a q8_0 block widened by the CPU's conversion where it has one.
+HWY_INLINE float BlockScale(const uint8_t* block) {
+  const hn::CappedTag<float, 1> d1;
+  const hn::Rebind<hwy::float16_t, decltype(d1)> dh;
+  return hn::GetLane(
+      hn::PromoteTo(d1, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(block))));
+}
+
+// A q8_0 cache with its block scales widened once per call into `scales` (one float per block):
+// every query head of a GQA group, and every query of a prompt, reads each block again.
+// Addressed in elements like a pointer; offsets are multiples of 32.
+struct ScaledQ8_0 {
+  const uint8_t* blocks;
+  const float* scales;
+
+  ScaledQ8_0 operator+(int64_t n) const {
+    const int64_t b = n / kQ8Values;
+    return {blocks + b * kQ8Bytes, scales + b};
+  }
+  const int8_t* quants(int64_t b) const {
+    return reinterpret_cast<const int8_t*>(blocks + b * kQ8Bytes + 2);
+  }
+};
+
+HWY_INLINE const float* WidenRow(ScaledQ8_0 src, int64_t n, float* buffer) {
+  const DQ dq;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(dq));
+  for (int64_t b = 0; b < n / kQ8Values; ++b) {
+    const auto d = hn::Set(dq, src.scales[b]);
+    const int8_t* qs = src.quants(b);
+    for (int64_t i = 0; i < kQ8Values; i += lanes) {
+      hn::StoreU(hn::Mul(d, LoadQuants(dq, qs + i)), dq, buffer + b * kQ8Values + i);
+    }
+  }
+  return buffer;
+}
+
+// sum_i a[i] * b[i] as the sum over blocks of d * (sum a[i] * q[i]).
+HWY_INLINE float Dot(const float* a, ScaledQ8_0 b, int64_t n) {
+  const DQ dq;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(dq));
+  auto acc = hn::Zero(dq);
+  for (int64_t blk = 0; blk < n / kQ8Values; ++blk) {
+    const int8_t* qs = b.quants(blk);
+    const float* ab = a + blk * kQ8Values;
+    auto s0 = hn::Zero(dq), s1 = hn::Zero(dq);
+    for (int64_t i = 0; i < kQ8Values; i += 2 * lanes) {
+      s0 = hn::MulAdd(hn::LoadU(dq, ab + i), LoadQuants(dq, qs + i), s0);
+      s1 = hn::MulAdd(hn::LoadU(dq, ab + i + lanes), LoadQuants(dq, qs + i + lanes), s1);
+    }
+    acc = hn::MulAdd(hn::Set(dq, b.scales[blk]), hn::Add(s0, s1), acc);
+  }
+  return hn::GetLane(hn::SumOfLanes(dq, acc));
+}
+
 void RmsNorm(const float* x, const float* weight, int64_t n, float eps, float* out) {
   const float inv_rms = 1.0f / std::sqrt(Dot(x, x, n) / static_cast<float>(n) + eps);
   const DF df;
@@ -184,6 +252,45 @@ HWY_INLINE void WeightedSum(const float* weight, int n_pos, const T* v, int64_t 
   }
 }
 
+// WeightedSum over a q8_0 cache: the weights times the positions' block scales, then the quants
+// of two blocks at a time (four chains of FMAs on AVX-512) in registers.
+HWY_INLINE void WeightedSum(const float* weight, int n_pos, ScaledQ8_0 v, int64_t stride, int64_t n,
+                            float* out) {
+  const DQ dq;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(dq));
+  const int64_t row_blocks = stride / kQ8Values;
+  const int64_t row_bytes = row_blocks * kQ8Bytes;
+  const int64_t n_blocks = n / kQ8Values;
+  thread_local std::vector<float> scaled;  // [2][n_pos]: weight[j] * scale of j's block
+  scaled.resize(static_cast<size_t>(2 * n_pos));
+  float* s0 = scaled.data();
+  float* s1 = scaled.data() + n_pos;
+  for (int64_t blk = 0; blk < n_blocks; blk += 2) {
+    const int64_t blk1 = blk + 1 < n_blocks ? blk + 1 : blk;  // an odd last block pairs itself
+    for (int j = 0; j < n_pos; ++j) {
+      s0[j] = weight[j] * v.scales[j * row_blocks + blk];
+      s1[j] = weight[j] * v.scales[j * row_blocks + blk1];
+    }
+    for (int64_t c = 0; c < kQ8Values; c += 2 * lanes) {
+      auto a0 = hn::Zero(dq), a1 = hn::Zero(dq), a2 = hn::Zero(dq), a3 = hn::Zero(dq);
+      const int8_t* q0 = v.quants(blk) + c;
+      const int8_t* q1 = v.quants(blk1) + c;
+      for (int j = 0; j < n_pos; ++j, q0 += row_bytes, q1 += row_bytes) {
+        const auto w0 = hn::Set(dq, s0[j]);
+        const auto w1 = hn::Set(dq, s1[j]);
+        a0 = hn::MulAdd(w0, LoadQuants(dq, q0), a0);
+        a1 = hn::MulAdd(w0, LoadQuants(dq, q0 + lanes), a1);
+        a2 = hn::MulAdd(w1, LoadQuants(dq, q1), a2);
+        a3 = hn::MulAdd(w1, LoadQuants(dq, q1 + lanes), a3);
+      }
+      hn::StoreU(a0, dq, out + blk * kQ8Values + c);
+      hn::StoreU(a1, dq, out + blk * kQ8Values + c + lanes);
+      hn::StoreU(a2, dq, out + blk1 * kQ8Values + c);
+      hn::StoreU(a3, dq, out + blk1 * kQ8Values + c + lanes);
+    }
+  }
+}
+
 // Prompts at least this long transpose the keys once per call (below, the copy costs more than
 // the horizontal sums it saves).
 constexpr int64_t kTransposedKeysMinTokens = 16;
@@ -213,10 +320,11 @@ HWY_INLINE void ScoresTransposed(const float* qh, const float* kt, int64_t kt_st
   }
 }
 
-// Attention over caches of float or F16 (uint16_t) elements.
-template <class T>
+// Attention over caches of float, F16 (uint16_t) or q8_0 elements: Cache is a pointer or a
+// ScaledQ8_0, addressed in elements.
+template <class Cache>
 void AttentionOver(const AttentionParams& p, const float* q, int64_t n_tokens, int32_t pos0,
-                   const T* k, const T* v, float* out, ThreadPool* pool) {
+                   Cache k, Cache v, float* out, ThreadPool* pool) {
   const int group = p.n_head / p.n_head_kv;
   const int64_t kv_row = static_cast<int64_t>(p.n_head_kv) * p.head_dim;
   const int64_t q_row = static_cast<int64_t>(p.n_head) * p.head_dim;
@@ -256,7 +364,8 @@ void AttentionOver(const AttentionParams& p, const float* q, int64_t n_tokens, i
         }
       }
       if (p.softcap > 0.0f) {
-        for (int j = 0; j < n_visible; ++j) scores[j] = p.softcap * std::tanh(scores[j] / p.softcap);
+        for (int j = 0; j < n_visible; ++j)
+          scores[j] = p.softcap * std::tanh(scores[j] / p.softcap);
       }
       Softmax(scores.data(), n_visible);
       WeightedSum(scores.data(), n_visible, v + first * kv_row + kv_offset, kv_row, p.head_dim,
@@ -273,6 +382,21 @@ void Attention(const AttentionParams& p, const float* q, int64_t n_tokens, int32
 void AttentionF16(const AttentionParams& p, const float* q, int64_t n_tokens, int32_t pos0,
                   const uint16_t* k, const uint16_t* v, float* out, ThreadPool* pool) {
   AttentionOver(p, q, n_tokens, pos0, k, v, out, pool);
+}
+
+void AttentionQ8_0(const AttentionParams& p, const float* q, int64_t n_tokens, int32_t pos0,
+                   const uint8_t* k, const uint8_t* v, float* out, ThreadPool* pool) {
+  const int64_t n_blocks =
+      (pos0 + n_tokens) * static_cast<int64_t>(p.n_head_kv) * p.head_dim / kQ8Values;
+  thread_local std::vector<float> k_scales, v_scales;
+  k_scales.resize(static_cast<size_t>(n_blocks));
+  v_scales.resize(static_cast<size_t>(n_blocks));
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    k_scales[b] = BlockScale(k + b * kQ8Bytes);
+    v_scales[b] = BlockScale(v + b * kQ8Bytes);
+  }
+  AttentionOver(p, q, n_tokens, pos0, ScaledQ8_0{k, k_scales.data()},
+                ScaledQ8_0{v, v_scales.data()}, out, pool);
 }
 
 // F16C (AVX2 and AVX-512 targets) rounds to nearest even and quiets NaNs as the reference does;
@@ -300,6 +424,7 @@ void FillElementwise(KernelSet* set) {
   set->gelu_mul = &GeluMul;
   set->attention = &Attention;
   set->attention_f16 = &AttentionF16;
+  set->attention_q8_0 = &AttentionQ8_0;
   set->to_f16 = &ToF16;
 }
 

@@ -16,6 +16,22 @@ namespace {
 
 constexpr int32_t kDefaultMaxContext = 4096;
 
+// GGUF q8_0: blocks of 32 values, an f16 scale and 32 int8 quants.
+constexpr int64_t kQ8_0BlockValues = 32;
+constexpr int64_t kQ8_0BlockBytes = 34;
+
+// Bytes of n_values cache elements of `type` (kF32, kF16 or kQ8_0 with whole blocks).
+int64_t cache_bytes(TensorType type, int64_t n_values) {
+  switch (type) {
+    case TensorType::kF32:
+      return n_values * 4;
+    case TensorType::kF16:
+      return n_values * 2;
+    default:
+      return n_values / kQ8_0BlockValues * kQ8_0BlockBytes;
+  }
+}
+
 }  // namespace
 
 Context::Context(const Model& model, const ContextOptions& options, int32_t n_ctx)
@@ -36,6 +52,10 @@ Context::Context(const Model& model, const ContextOptions& options, int32_t n_ct
   if (kv_type_ == TensorType::kF16) {
     k_f16_.resize(cache_size);
     v_f16_.resize(cache_size);
+  } else if (kv_type_ == TensorType::kQ8_0) {
+    const auto bytes = static_cast<size_t>(cache_bytes(kv_type_, layer_cache_size_) * hp_.n_layer);
+    k_q8_.resize(bytes);
+    v_q8_.resize(bytes);
   } else {
     k_f32_.resize(cache_size);
     v_f32_.resize(cache_size);
@@ -69,10 +89,18 @@ Result<std::unique_ptr<Context>> Context::create(const Model& model,
         ErrorCode::kInvalidArgument,
         "context option n_threads: " + std::to_string(options.n_threads) + " must be >= 1");
   }
-  if (options.kv_type != TensorType::kF16 && options.kv_type != TensorType::kF32) {
+  if (options.kv_type != TensorType::kF16 && options.kv_type != TensorType::kF32 &&
+      options.kv_type != TensorType::kQ8_0) {
     return make_error(ErrorCode::kUnsupported,
                       "context option kv_type: " + std::string(tensor_type_name(options.kv_type)) +
-                          " is not supported (valid: f16, f32)");
+                          " is not supported (valid: f16, f32, q8_0)");
+  }
+  // q8_0 blocks must not straddle two heads: attention reads one head's row at a time.
+  if (options.kv_type == TensorType::kQ8_0 && hp.head_dim % kQ8_0BlockValues != 0) {
+    return make_error(ErrorCode::kUnsupported,
+                      "context option kv_type: q8_0 needs head_dim to be a multiple of 32, but "
+                      "this model's head_dim is " +
+                          std::to_string(hp.head_dim) + " (use f16 or f32)");
   }
   try {
     return std::unique_ptr<Context>(new Context(model, options, n_ctx));
@@ -189,6 +217,11 @@ void Context::store_kv(int32_t il, int32_t pos0, const float* k, const float* v,
   if (kv_type_ == TensorType::kF16) {
     kernels::to_f16(k, k_f16_.data() + offset, n_values);
     kernels::to_f16(v, v_f16_.data() + offset, n_values);
+  } else if (kv_type_ == TensorType::kQ8_0) {
+    // Cannot fail: whole blocks (create() checked head_dim % 32) at valid addresses.
+    const int64_t byte_offset = cache_bytes(kv_type_, offset);
+    static_cast<void>(tensor::quantize_row(kv_type_, k, k_q8_.data() + byte_offset, n_values));
+    static_cast<void>(tensor::quantize_row(kv_type_, v, v_q8_.data() + byte_offset, n_values));
   } else {
     std::copy_n(k, n_values, k_f32_.data() + offset);
     std::copy_n(v, n_values, v_f32_.data() + offset);
@@ -201,6 +234,10 @@ void Context::attend(int32_t il, const kernels::AttentionParams& params, const f
   if (kv_type_ == TensorType::kF16) {
     kernels::attention_f16(params, q, n_rows, pos0, k_f16_.data() + offset, v_f16_.data() + offset,
                            out, pool);
+  } else if (kv_type_ == TensorType::kQ8_0) {
+    const int64_t byte_offset = cache_bytes(kv_type_, offset);
+    kernels::attention_q8_0(params, q, n_rows, pos0, k_q8_.data() + byte_offset,
+                            v_q8_.data() + byte_offset, out, pool);
   } else {
     kernels::attention(params, q, n_rows, pos0, k_f32_.data() + offset, v_f32_.data() + offset, out,
                        pool);
@@ -209,43 +246,32 @@ void Context::attend(int32_t il, const kernels::AttentionParams& params, const f
 
 namespace {
 
-// One cached key as floats and back, for re-rotating it: F16 keys are widened and rounded again.
-void load_row(const float* src, float* dst, int64_t n) {
-  std::copy_n(src, n, dst);
-}
-void load_row(const uint16_t* src, float* dst, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) dst[i] = tensor::fp16_to_fp32(src[i]);
-}
-void store_row(const float* src, float* dst, int64_t n) {
-  std::copy_n(src, n, dst);
-}
-void store_row(const float* src, uint16_t* dst, int64_t n) {
-  kernels::to_f16(src, dst, n);
-}
-
-// Context shift of layer il's cache k, v holding n_past positions: see Context::shift().
-template <class T>
-void shift_layer(const HParams& hp, int32_t il, const float* rope_factors, int32_t n_past,
-                 int32_t n_keep, int32_t n_discard, T* k, T* v) {
+// Context shift of layer il's cache k, v (rows of kv_dim elements of `type`, row_bytes each)
+// holding n_past positions: see Context::shift().
+Status shift_layer(const HParams& hp, TensorType type, int32_t il, const float* rope_factors,
+                   int32_t n_past, int32_t n_keep, int32_t n_discard, uint8_t* k, uint8_t* v) {
   const int64_t kv_dim = static_cast<int64_t>(hp.n_head_kv) * hp.head_dim;
+  const int64_t row_bytes = cache_bytes(type, kv_dim);
   const int32_t n_moved = n_past - n_keep - n_discard;
-  std::memmove(k + n_keep * kv_dim, k + (n_keep + n_discard) * kv_dim,
-               sizeof(T) * n_moved * kv_dim);
-  std::memmove(v + n_keep * kv_dim, v + (n_keep + n_discard) * kv_dim,
-               sizeof(T) * n_moved * kv_dim);
+  std::memmove(k + n_keep * row_bytes, k + (n_keep + n_discard) * row_bytes,
+               static_cast<size_t>(n_moved * row_bytes));
+  std::memmove(v + n_keep * row_bytes, v + (n_keep + n_discard) * row_bytes,
+               static_cast<size_t>(n_moved * row_bytes));
   // Rotations compose: rotating a key cached at position p by -n_discard gives the key at
-  // p - n_discard, so no recomputation is needed. An F16 key is rounded again after its rotation
-  // (as llama.cpp's shift of an F16 cache does).
+  // p - n_discard, so no recomputation is needed. An F16 or q8_0 key is widened to floats,
+  // rotated and rounded (quantized) again, as llama.cpp's shift of such a cache does.
   const bool swa = hp.is_swa(il);
   const float base = swa ? hp.rope_freq_base_swa : hp.rope_freq_base;
   const float scale = swa ? hp.rope_freq_scale_swa : hp.rope_freq_scale;
   std::vector<float> key(static_cast<size_t>(kv_dim));
   for (int32_t p = n_keep; p < n_keep + n_moved; ++p) {
-    load_row(k + p * kv_dim, key.data(), kv_dim);
+    uint8_t* row = k + p * row_bytes;
+    EDGELM_CHECK(tensor::dequantize_row(type, row, key.data(), kv_dim));
     kernels::rope(key.data(), hp.n_head_kv, hp.head_dim, hp.n_rot, -n_discard, base, scale,
                   rope_factors, hp.rope_style);
-    store_row(key.data(), k + p * kv_dim, kv_dim);
+    EDGELM_CHECK(tensor::quantize_row(type, key.data(), row, kv_dim));
   }
+  return {};
 }
 
 }  // namespace
@@ -256,15 +282,22 @@ Status Context::shift(int32_t n_keep, int32_t n_discard) {
                       "shift: cannot drop " + std::to_string(n_discard) + " positions after " +
                           std::to_string(n_keep) + " of " + std::to_string(n_past_));
   }
+  uint8_t* k = nullptr;
+  uint8_t* v = nullptr;
+  if (kv_type_ == TensorType::kF16) {
+    k = reinterpret_cast<uint8_t*>(k_f16_.data());
+    v = reinterpret_cast<uint8_t*>(v_f16_.data());
+  } else if (kv_type_ == TensorType::kQ8_0) {
+    k = k_q8_.data();
+    v = v_q8_.data();
+  } else {
+    k = reinterpret_cast<uint8_t*>(k_f32_.data());
+    v = reinterpret_cast<uint8_t*>(v_f32_.data());
+  }
+  const int64_t layer_bytes = cache_bytes(kv_type_, layer_cache_size_);
   for (int32_t il = 0; il < hp_.n_layer; ++il) {
-    const int64_t offset = il * layer_cache_size_;
-    if (kv_type_ == TensorType::kF16) {
-      shift_layer(hp_, il, rope_factors_, n_past_, n_keep, n_discard, k_f16_.data() + offset,
-                  v_f16_.data() + offset);
-    } else {
-      shift_layer(hp_, il, rope_factors_, n_past_, n_keep, n_discard, k_f32_.data() + offset,
-                  v_f32_.data() + offset);
-    }
+    EDGELM_CHECK(shift_layer(hp_, kv_type_, il, rope_factors_, n_past_, n_keep, n_discard,
+                             k + il * layer_bytes, v + il * layer_bytes));
   }
   n_past_ -= n_discard;
   return {};

@@ -47,8 +47,10 @@ constexpr std::pair<std::string_view, std::string_view> kProviders[] = {
 Result<TensorType> parse_kv_type(std::string_view name, std::string_view what) {
   if (name == "f16") return TensorType::kF16;
   if (name == "f32") return TensorType::kF32;
+  if (name == "q8_0") return TensorType::kQ8_0;
   return make_error(ErrorCode::kInvalidArgument, std::string(what) + ": unknown KV cache type '" +
-                                                     std::string(name) + "' (valid: f16, f32)");
+                                                     std::string(name) +
+                                                     "' (valid: f16, f32, q8_0)");
 }
 
 namespace {
@@ -112,7 +114,7 @@ const std::vector<KeySpec>& key_specs() {
          c.context_shift = v.get<bool>();
          return {};
        }},
-      {"kv_type", "string: f16 or f32",
+      {"kv_type", "string: f16, f32 or q8_0",
        [](const json& v, Config& c, const std::string& where) -> Status {
          if (!v.is_string()) return bad_value(where, "expected a string, got " + std::string(v.type_name()));
          EDGELM_TRY(c.kv_type, parse_kv_type(v.get<std::string>(), where));

@@ -9,10 +9,12 @@ cached keys: the two must agree.
 
 With "kv_type": "f16" the cache holds what an F16 cache stores instead: each rotated key and each
 value rounded float32 -> float16 (round to nearest even) when written, and on a context shift the
-moved keys rotated by -n_discard and rounded again.
+moved keys rotated by -n_discard and rounded again. "kv_type": "q8_0" is the same with each row
+of keys and values quantized to GGUF q8_0 blocks and read back (round_q8_0).
 
 Usage: forward.py JOBS.json
-  JOBS.json = [{"model": path, "n_ctx": int, "out": path, "kv_type": "f32" (default) or "f16",
+  JOBS.json = [{"model": path, "n_ctx": int, "out": path,
+                "kv_type": "f32" (default), "f16" or "q8_0",
                 "ops": [["decode", [ids...]], ["truncate", n_keep], ["shift", n_keep, n_discard]]}]
   Each job writes the logits of every decoded token, in order, as float32 [n][n_vocab] to "out",
   and, when the job has "hidden_out", their final-normed hidden states as float32 [n][n_embd].
@@ -147,12 +149,32 @@ def round_f16(x):
     return np.asarray(x, dtype=np.float32).astype(np.float16).astype(np.float64)
 
 
+def round_q8_0(x):
+    """x as a q8_0 cache stores it, read back. Per block of 32 float32 values (a head's row holds
+    whole blocks): d = max|x| / 127 and q = x * (1 / d) rounded half away from zero, clamped to
+    [-127, 127], all in float32 (as tensor::quantize_row computes them); the stored scale is d
+    rounded to float16, and an element reads back as the float32 product q * d16."""
+    x32 = np.asarray(x, dtype=np.float32)
+    assert x32.size % 32 == 0, "q8_0 rows hold whole blocks of 32"
+    blocks = x32.reshape(-1, 32)
+    d = np.abs(blocks).max(axis=1, keepdims=True) / np.float32(127)
+    safe = np.where(d != 0, d, np.float32(1))
+    inv = np.where(d != 0, np.float32(1) / safe, np.float32(0)).astype(np.float32)
+    scaled = (blocks * inv).astype(np.float64)  # the float32 product, widened exactly
+    q = np.clip(np.sign(scaled) * np.floor(np.abs(scaled) + 0.5), -127, 127).astype(np.float32)
+    q += np.float32(0)  # int8 quants have no -0: a zero quant reads back as +0
+    d16 = d.astype(np.float16).astype(np.float32)
+    return (q * d16).astype(np.float64).reshape(x32.shape)
+
+
 class Session:
     def __init__(self, model, n_ctx, kv_type="f32"):
-        assert kv_type in ("f32", "f16"), f"unknown kv_type {kv_type}"
+        assert kv_type in ("f32", "f16", "q8_0"), f"unknown kv_type {kv_type}"
+        assert kv_type != "q8_0" or model.head_dim % 32 == 0, "q8_0 blocks must not straddle heads"
         self.m = model
         self.n_ctx = n_ctx
-        self.f16 = kv_type == "f16"
+        # How stored keys (rotated) and values are rounded; None: kept exact, keys before RoPE.
+        self.round_kv = {"f32": None, "f16": round_f16, "q8_0": round_q8_0}[kv_type]
         m = model
         if m.rope_freqs is not None:
             self.factors = m.rope_freqs
@@ -160,7 +182,7 @@ class Session:
             self.factors = m.rope_long if n_ctx > m.rope_ctx_orig else m.rope_short
         else:
             self.factors = None
-        # Per layer: keys before RoPE (F16: rotated and rounded), values; plus the current
+        # Per layer: keys before RoPE (F16, q8_0: rotated and rounded), values; plus the current
         # position of every cached entry.
         self.k = [[] for _ in range(m.n_layer)]
         self.v = [[] for _ in range(m.n_layer)]
@@ -177,11 +199,11 @@ class Session:
         self.k = [drop(k) for k in self.k]
         self.v = [drop(v) for v in self.v]
         self.pos = list(range(len(self.pos) - n_discard))
-        if self.f16:  # stored keys are rotated: turn the moved ones back by n_discard positions
+        if self.round_kv:  # stored keys are rotated: turn the moved ones back by n_discard
             m = self.m
             for il in range(m.n_layer):
                 self.k[il][n_keep:] = [
-                    round_f16(rope(k, -n_discard, m.n_rot, m.layer_base[il], m.layer_scale[il],
+                    self.round_kv(rope(k, -n_discard, m.n_rot, m.layer_base[il], m.layer_scale[il],
                                    self.factors, m.neox, 1.0)) for k in self.k[il][n_keep:]]
 
     def decode(self, tokens):
@@ -190,7 +212,7 @@ class Session:
     def attention(self, il, q, pos):
         m = self.m
         group = m.n_head // m.n_head_kv
-        if self.f16:
+        if self.round_kv:
             keys = np.stack(self.k[il])
         else:
             keys = np.stack([rope(k, p, m.n_rot, m.layer_base[il], m.layer_scale[il],
@@ -234,10 +256,10 @@ class Session:
                 k = rms_norm(k, L["attn_k_norm"], m.eps)
             q = rope(q, pos, m.n_rot, m.layer_base[il], m.layer_scale[il], self.factors, m.neox,
                      m.mscale)
-            if self.f16:
-                k = round_f16(rope(k, pos, m.n_rot, m.layer_base[il], m.layer_scale[il],
-                                   self.factors, m.neox, m.mscale))
-                v = round_f16(v)
+            if self.round_kv:
+                k = self.round_kv(rope(k, pos, m.n_rot, m.layer_base[il], m.layer_scale[il],
+                                       self.factors, m.neox, m.mscale))
+                v = self.round_kv(v)
             self.k[il].append(k)
             self.v[il].append(v)
             attn = L["attn_output"] @ self.attention(il, q, pos).reshape(q_dim)

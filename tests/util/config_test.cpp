@@ -32,15 +32,18 @@ TEST(Config, KvType) {
   auto f16 = parse_config(R"({"kv_type": "f16"})");
   ASSERT_TRUE(f16) << f16.error().to_string();
   EXPECT_EQ(f16->kv_type, TensorType::kF16);
+  auto q8 = parse_config(R"({"kv_type": "q8_0"})");
+  ASSERT_TRUE(q8) << q8.error().to_string();
+  EXPECT_EQ(q8->kv_type, TensorType::kQ8_0);
   EXPECT_EQ(parse_config("{}")->kv_type, TensorType::kF16);  // llama.cpp's default
-  for (const char* text :
-       {R"({"kv_type": "q8_0"})", R"({"kv_type": "F16"})", R"({"kv_type": 16})"}) {
+  for (const char* text : {R"({"kv_type": "q4_0"})", R"({"kv_type": "F16"})",
+                           R"({"kv_type": "Q8_0"})", R"({"kv_type": 16})"}) {
     auto bad = parse_config(text, "edgelm.json");
     ASSERT_FALSE(bad) << text;
     EXPECT_EQ(bad.error().code, ErrorCode::kInvalidArgument);
     EXPECT_NE(bad.error().message.find("'kv_type'"), std::string::npos) << bad.error().message;
   }
-  EXPECT_NE(parse_config(R"({"kv_type": "bf16"})").error().message.find("valid: f16, f32"),
+  EXPECT_NE(parse_config(R"({"kv_type": "bf16"})").error().message.find("valid: f16, f32, q8_0"),
             std::string::npos);
 }
 
