@@ -16,20 +16,10 @@ namespace {
 
 constexpr int32_t kDefaultMaxContext = 4096;
 
-// GGUF q8_0: blocks of 32 values, an f16 scale and 32 int8 quants.
-constexpr int64_t kQ8_0BlockValues = 32;
-constexpr int64_t kQ8_0BlockBytes = 34;
-
 // Bytes of n_values cache elements of `type` (kF32, kF16 or kQ8_0 with whole blocks).
 int64_t cache_bytes(TensorType type, int64_t n_values) {
-  switch (type) {
-    case TensorType::kF32:
-      return n_values * 4;
-    case TensorType::kF16:
-      return n_values * 2;
-    default:
-      return n_values / kQ8_0BlockValues * kQ8_0BlockBytes;
-  }
+  const TensorTypeTraits& traits = tensor_type_traits(type);
+  return n_values / traits.block_size * traits.block_bytes;
 }
 
 }  // namespace
@@ -96,7 +86,8 @@ Result<std::unique_ptr<Context>> Context::create(const Model& model,
                           " is not supported (valid: f16, f32, q8_0)");
   }
   // q8_0 blocks must not straddle two heads: attention reads one head's row at a time.
-  if (options.kv_type == TensorType::kQ8_0 && hp.head_dim % kQ8_0BlockValues != 0) {
+  if (options.kv_type == TensorType::kQ8_0 &&
+      hp.head_dim % static_cast<int32_t>(tensor_type_traits(TensorType::kQ8_0).block_size) != 0) {
     return make_error(ErrorCode::kUnsupported,
                       "context option kv_type: q8_0 needs head_dim to be a multiple of 32, but "
                       "this model's head_dim is " +
