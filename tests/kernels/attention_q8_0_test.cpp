@@ -35,14 +35,7 @@ std::string describe(const Shape& s) {
 }
 
 AttentionParams params_for(const Shape& s) {
-  AttentionParams p;
-  p.n_head = s.n_head;
-  p.n_head_kv = s.n_head_kv;
-  p.head_dim = s.head_dim;
-  p.scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
-  p.softcap = s.softcap;
-  p.window = s.window;
-  return p;
+  return test::attention_params(s.n_head, s.n_head_kv, s.head_dim, s.softcap, s.window);
 }
 
 // A cache of n_pos rows as the model stores it: quantized by tensor::quantize_row, and what its

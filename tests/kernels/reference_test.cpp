@@ -206,13 +206,8 @@ TEST_F(ReferenceKernels, AttentionMatchesNumpy) {
     const auto q = random_floats(c.n_tokens * c.n_head * c.head_dim, 10, 2.0f);
     const auto k = random_floats(n_pos * c.n_head_kv * c.head_dim, 11, 2.0f);
     const auto v = random_floats(n_pos * c.n_head_kv * c.head_dim, 12);
-    AttentionParams p;
-    p.n_head = c.n_head;
-    p.n_head_kv = c.n_head_kv;
-    p.head_dim = c.head_dim;
-    p.scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
-    p.softcap = c.softcap;
-    p.window = c.window;
+    const AttentionParams p =
+        test::attention_params(c.n_head, c.n_head_kv, c.head_dim, c.softcap, c.window);
     nlohmann::json args = {{"q", q},
                            {"k", k},
                            {"v", v},

@@ -224,13 +224,8 @@ TEST_F(FastPaths, AttentionMatchesReference) {
     const auto q = random_floats(c.n_tokens * c.n_head * c.head_dim, 50);
     const auto k = random_floats(n_pos * c.n_head_kv * c.head_dim, 51);
     const auto v = random_floats(n_pos * c.n_head_kv * c.head_dim, 52);
-    AttentionParams p;
-    p.n_head = c.n_head;
-    p.n_head_kv = c.n_head_kv;
-    p.head_dim = c.head_dim;
-    p.scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
-    p.softcap = c.softcap;
-    p.window = c.window;
+    const AttentionParams p =
+        test::attention_params(c.n_head, c.n_head_kv, c.head_dim, c.softcap, c.window);
     // The same keys and values in an F16 cache (rounded by the reference conversion).
     std::vector<uint16_t> k16(k.size()), v16(v.size());
     for (size_t i = 0; i < k.size(); ++i) k16[i] = tensor::fp32_to_fp16(k[i]);

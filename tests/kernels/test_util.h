@@ -14,6 +14,19 @@
 
 namespace edgelm::kernels::test {
 
+// Attention parameters with the usual 1/sqrt(head_dim) score scale.
+inline AttentionParams attention_params(int n_head, int n_head_kv, int head_dim, float softcap,
+                                        int32_t window) {
+  AttentionParams p;
+  p.n_head = n_head;
+  p.n_head_kv = n_head_kv;
+  p.head_dim = head_dim;
+  p.scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+  p.softcap = softcap;
+  p.window = window;
+  return p;
+}
+
 inline std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.0f) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> dist(0.0f, scale);
