@@ -48,7 +48,7 @@ struct Q8Cache {
 Q8Cache make_cache(const std::vector<float>& x) {
   Q8Cache c;
   const auto n = static_cast<int64_t>(x.size());
-  c.blocks.resize(static_cast<size_t>(n / 32 * 34));
+  c.blocks.resize(tensor_bytes(TensorType::kQ8_0, static_cast<uint64_t>(n)).value());
   c.values.resize(x.size());
   EXPECT_TRUE(tensor::quantize_row(TensorType::kQ8_0, x.data(), c.blocks.data(), n).has_value());
   EXPECT_TRUE(
